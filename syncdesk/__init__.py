@@ -1,0 +1,3 @@
+"""syncdesk: find and fix audio-video (lip-sync) offsets."""
+
+__version__ = "0.1.0"

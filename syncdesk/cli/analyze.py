@@ -1,0 +1,89 @@
+"""``syncdesk analyze VIDEO``: measure the offset, print a summary, optionally write the JSON."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core import results
+from ..core.analysis import DETECTORS, AnalysisOptions, analyze
+from ..core.quality import direction, verdict
+from ..core.results import Analysis
+from .progress import StageBar
+
+
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``analyze``, ``fix``, ``batch`` and ``gui`` share (contract.md)."""
+    group = parser.add_argument_group("analysis options")
+    group.add_argument("--weights", type=Path, metavar="SYNCNET.model",
+                       help="SyncNet state_dict file (default: the model manager's copy)")
+    group.add_argument("--detector", default="whole-frame", choices=DETECTORS,
+                       help="how faces are found; whole-frame treats each frame as one face crop")
+    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                       help="compute device (auto: CUDA, else Apple MPS, else CPU)")
+    group.add_argument("--vshift", type=int, default=15, metavar="FRAMES",
+                       help="largest offset searched, in frames either way (default 15 = 0.6 s)")
+    group.add_argument("--min-track", type=int, default=100, metavar="FRAMES",
+                       help="shortest face track kept (default 100)")
+    group.add_argument("--min-face-size", type=int, default=100, metavar="PX",
+                       help="smallest mean face size kept (default 100)")
+    group.add_argument("--exact", action="store_true",
+                       help="score every window in float32 exactly as the published demo (slower)")
+
+
+def options_from(args: argparse.Namespace) -> AnalysisOptions:
+    return AnalysisOptions(
+        weights=args.weights,
+        detector=args.detector,
+        device=args.device,
+        vshift=args.vshift,
+        min_track=args.min_track,
+        min_face_size=args.min_face_size,
+        exact=args.exact,
+        save_dists=getattr(args, "save_dists", False),
+    )
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("analyze", help="measure the audio-video offset of a video",
+                                 description="Measure the lip-sync offset of VIDEO and print a summary.")
+    parser.add_argument("video", type=Path, metavar="VIDEO")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the Analysis document here")
+    parser.add_argument("--save-dists", action="store_true",
+                        help="include the full distance matrix (windows x shifts) in the JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_analysis_options(parser)
+    parser.set_defaults(run=run)
+
+
+def summary(analysis: Analysis) -> str:
+    name = Path(analysis.source.path).name
+    sign = "+" if analysis.offset_frames > 0 else ""
+    lines = [
+        f"{name}: {direction(analysis.offset_ms)}",
+        f"  AV offset   {sign}{analysis.offset_frames} frames ({analysis.offset_ms:+.0f} ms sub-frame estimate)",
+        f"  min dist    {analysis.min_dist:.3f}",
+        f"  confidence  {analysis.confidence:.3f}",
+        f"  verdict     {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}",
+    ]
+    frames = len(analysis.active_speaker)
+    for track in analysis.tracks:
+        speaking = sum(1 for s in analysis.active_speaker if s == track.id)
+        lines.append(
+            f"  track {track.id}    frames {track.start_frame}-{track.end_frame}, offset {track.offset_frames:+d}, "
+            f"confidence {track.confidence:.2f}, speaking {100 * speaking / max(frames, 1):.0f}% of frames"
+        )
+    engine = analysis.engine
+    lines.append(f"  engine      {engine.mode} mode on {engine.device}, {analysis.timings.get('total', 0):.1f} s")
+    lines.extend(f"  note        {warning}" for warning in analysis.warnings)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    with StageBar(quiet=args.quiet) as bar:
+        analysis = analyze(args.video, options_from(args), progress=bar)
+    print(summary(analysis))
+    if args.json:
+        results.save(analysis, args.json)
+        print(f"  wrote       {args.json}")
+    return 0

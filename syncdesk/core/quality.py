@@ -1,0 +1,47 @@
+"""Quality presets of the published batch filter, and the one-line verdict on a result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    min_confidence: float
+    max_offset_frames: int
+
+    def accepts(self, offset_frames: int, confidence: float) -> bool:
+        return confidence >= self.min_confidence and abs(offset_frames) <= self.max_offset_frames
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset("strict", 8.0, 2),
+        Preset("high", 6.0, 3),
+        Preset("medium", 4.0, 5),
+        Preset("relaxed", 2.0, 8),
+    )
+}
+
+
+def direction(offset_ms: float) -> str:
+    """The offset in words, per the sign convention (positive: audio leads)."""
+    ms = round(abs(offset_ms))
+    if ms == 0:
+        return "audio and video are in sync"
+    return f"audio {'leads' if offset_ms > 0 else 'lags'} video by {ms} ms"
+
+
+def verdict(offset_frames: int, offset_ms: float, confidence: float) -> str:
+    """One line a user can act on."""
+    if confidence < PRESETS["relaxed"].min_confidence:
+        return ("no reliable verdict: confidence is low (silence, no visible speaker, "
+                "or a clip that is not a face crop)")
+    certainty = "high" if confidence >= PRESETS["high"].min_confidence else (
+        "medium" if confidence >= PRESETS["medium"].min_confidence else "low")
+    if offset_frames == 0:
+        return f"in sync ({certainty} confidence)"
+    action = "delay" if offset_ms > 0 else "advance"
+    return f"out of sync ({certainty} confidence): {action} the audio by {abs(round(offset_ms))} ms to fix"

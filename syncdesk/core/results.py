@@ -1,0 +1,116 @@
+"""The Analysis document (contract.md): dataclasses, JSON save/load, schema version."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import SyncdeskError
+
+SCHEMA = "syncdesk.analysis/1"
+
+
+@dataclass
+class Source:
+    path: str
+    size: int
+    duration_s: float
+    fps: float
+    frames: int
+    audio_rate: int
+    analysis_fps: int = 25
+
+
+@dataclass
+class Engine:
+    version: str
+    device: str
+    detector: str
+    syncnet: dict[str, str]  # {"path": ..., "sha256": ...}
+    mode: str = "fast"  # "fast" or "exact"
+    window_stride: int = 1
+    silence_weighting: bool = False
+
+
+@dataclass
+class Track:
+    id: int
+    start_frame: int
+    end_frame: int  # inclusive
+    boxes: list[list[float]]  # [frame, x1, y1, x2, y2] in source pixels
+    offset_frames: int
+    offset_ms: float
+    min_dist: float
+    confidence: float
+    framewise_confidence: list[float]
+    dists: Optional[list[list[float]]] = None
+    windows: int = 0
+    windows_scored: int = 0
+    silent_windows: int = 0
+
+
+@dataclass
+class Analysis:
+    source: Source
+    engine: Engine
+    offset_frames: int
+    offset_ms: float
+    min_dist: float
+    confidence: float
+    tracks: list[Track]
+    shots: list[list[int]]
+    active_speaker: list[Optional[int]]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for track in data["tracks"]:
+            if track["dists"] is None:
+                del track["dists"]
+        ordered = {"schema": data.pop("schema")}
+        ordered.update(data)
+        return ordered
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Analysis":
+        if data.get("schema") != SCHEMA:
+            raise SyncdeskError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
+        fields = dict(data)
+        fields.pop("schema")
+        fields["source"] = Source(**fields["source"])
+        fields["engine"] = Engine(**fields["engine"])
+        fields["tracks"] = [Track(**track) for track in fields["tracks"]]
+        return cls(**fields)
+
+
+def save(analysis: Analysis, path: os.PathLike | str) -> Path:
+    """Write the document atomically: a temporary file beside ``path``, renamed when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(analysis.to_dict(), stream, ensure_ascii=False, allow_nan=False)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: os.PathLike | str) -> Analysis:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SyncdeskError(f"cannot read analysis {path}: {exc}") from None
+    try:
+        return Analysis.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise SyncdeskError(f"{path} is not a valid analysis document ({exc})") from None

@@ -1,0 +1,166 @@
+"""Turn a stream of 224x224 face frames into SyncNet distance rows, with flat memory.
+
+For each scored video window ``i`` the scorer keeps only its row of distances
+``d_i(k) = ||v_i - a_(i+k) + eps||`` for ``k = -vshift..vshift`` (31 floats), never frames or
+video embeddings. Audio embeddings are computed lazily in a window that slides with the video,
+so memory does not grow with the clip's length. Audio windows beyond either end count as zero
+vectors, as in the published demo.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import MFCC_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC, SyncNet
+
+#: PyTorch's pairwise_distance adds this to the difference; the published maths includes it
+PAIRWISE_EPS = 1e-6
+
+
+class AudioEmbeddings:
+    """Audio embeddings ``a_j`` on demand, cached for the range the video is near."""
+
+    def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device, batch: int = 256) -> None:
+        self._model = model
+        self._mfcc = torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
+        self.windows = windows
+        self._device = device
+        self._batch = batch
+        self._start = 0  # index of the first cached embedding
+        self._cache = torch.zeros(0, model.netfcaud[3].out_features, device=device)
+
+    def _compute(self, lo: int, hi: int) -> torch.Tensor:
+        parts = []
+        for start in range(lo, hi, self._batch):
+            stop = min(hi, start + self._batch)
+            columns = torch.arange(start, stop).mul_(MFCC_PER_FRAME)[:, None] + torch.arange(WINDOW_MFCC)
+            batch = self._mfcc[:, columns].permute(1, 0, 2).unsqueeze(1)  # n x 1 x 13 x 20
+            parts.append(self._model.forward_audio(batch.to(self._device)))
+        return torch.cat(parts) if parts else self._cache[:0]
+
+    def rows(self, lo: int, hi: int) -> torch.Tensor:
+        """Embeddings ``a_lo .. a_(hi-1)``, zero rows outside ``[0, windows)``; forgets those before ``lo``."""
+        valid_lo, valid_hi = max(lo, 0), min(hi, self.windows)
+        cached_hi = self._start + len(self._cache)
+        if valid_lo < self._start or valid_lo > cached_hi:
+            self._start, self._cache = valid_lo, self._cache[:0]
+            cached_hi = valid_lo
+        if valid_hi > cached_hi:
+            self._cache = torch.cat([self._cache, self._compute(cached_hi, valid_hi)])
+        drop = max(0, valid_lo - self._start)
+        self._cache, self._start = self._cache[drop:], self._start + drop
+        out = torch.zeros(hi - lo, self._cache.shape[1], device=self._device)
+        if valid_hi > valid_lo:
+            out[valid_lo - lo : valid_hi - lo] = self._cache[: valid_hi - valid_lo]
+        return out
+
+
+class WindowScorer:
+    """Feed frames one by one; collects a distance row per scored window.
+
+    ``stride`` > 1 scores only windows ``0, s, 2s ...``: the first video convolution is run with
+    temporal stride ``s``, so skipped windows cost nothing. ``stride=1`` is the published maths.
+    """
+
+    def __init__(self, model: SyncNet, audio: AudioEmbeddings, vshift: int, stride: int = 1,
+                 windows_per_batch: int = 16, device: Optional[torch.device] = None) -> None:
+        self._model = model
+        self._audio = audio
+        self.vshift = vshift
+        self.stride = stride
+        self._per_batch = windows_per_batch
+        self._device = device or torch.device("cpu")
+        self._frames: list[np.ndarray] = []
+        self._first_frame = 0  # analysis index of self._frames[0]
+        self.frames_seen = 0
+        self.windows = 0  # set by finish(): the demo's window count
+        self._index: list[int] = []
+        self._rows: list[np.ndarray] = []
+        # the last video embeddings, to re-score the tail once the window count is known
+        self._tail_index = np.zeros(0, dtype=np.int64)
+        self._tail = torch.zeros(0, model.netfclip[3].out_features, device=self._device)
+
+    def add(self, frame: np.ndarray) -> None:
+        self._frames.append(frame)
+        self.frames_seen += 1
+        span = (self._per_batch - 1) * self.stride + WINDOW_FRAMES
+        if len(self._frames) >= span:
+            self._run(self._per_batch)
+
+    def finish(self) -> None:
+        """Score what is left, then apply the demo's window count ``min(frames, audio) - 5``.
+
+        Audio windows from that count on are zero vectors in the published maths, so the rows
+        of the last ``vshift`` windows are computed again with them zeroed.
+        """
+        available = len(self._frames) - WINDOW_FRAMES
+        if available >= 0:
+            self._run(available // self.stride + 1)
+        self._frames.clear()
+        self.windows = max(0, min(self.frames_seen - WINDOW_FRAMES, self._audio.windows))
+        keep = [i for i, index in enumerate(self._index) if index < self.windows]
+        rows = self.distances()[keep]
+        self._index = [self._index[i] for i in keep]
+        redo = (self._tail_index < self.windows) & (self._tail_index + self.vshift >= self.windows)
+        if redo.any():
+            fixed = self._distances(self._tail[torch.as_tensor(redo)], self._tail_index[redo], self.windows)
+            positions = np.searchsorted(np.asarray(self._index), self._tail_index[redo])
+            rows[positions] = fixed
+        self._rows = [rows]
+
+    def _run(self, count: int) -> None:
+        first = self._first_frame
+        count = min(count, max(0, (self._audio.windows - 1 - first) // self.stride + 1))
+        if count > 0:
+            span = (count - 1) * self.stride + WINDOW_FRAMES
+            clip = torch.from_numpy(np.stack(self._frames[:span]))  # T x H x W x 3 uint8
+            video = clip.to(self._device).permute(3, 0, 1, 2).unsqueeze(0).float()
+            embeddings = self._video_embeddings(video)
+            indices = first + self.stride * np.arange(count)
+            self._rows.append(self._distances(embeddings, indices, self._audio.windows))
+            self._index.extend(indices.tolist())
+            self._remember_tail(embeddings, indices)
+        advance = count * self.stride if count > 0 else len(self._frames)
+        del self._frames[: min(advance, len(self._frames))]
+        self._first_frame += advance
+
+    def _remember_tail(self, embeddings: torch.Tensor, indices: np.ndarray) -> None:
+        keep_from = int(indices[-1]) - self.vshift - self.stride
+        self._tail = torch.cat([self._tail, embeddings])
+        self._tail_index = np.concatenate([self._tail_index, indices])
+        recent = self._tail_index >= keep_from
+        self._tail, self._tail_index = self._tail[torch.as_tensor(recent)], self._tail_index[recent]
+
+    def _video_embeddings(self, video: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return self._model.forward_video(video)
+        first_conv = self._model.netcnnlip[0]
+        stride = (self.stride, *first_conv.stride[1:])
+        features = F.conv3d(video, first_conv.weight, first_conv.bias, stride, first_conv.padding)
+        features = self._model.netcnnlip[1:](features)
+        return self._model.netfclip(features.squeeze(0).flatten(1).transpose(0, 1))
+
+    def _distances(self, video: torch.Tensor, indices: np.ndarray, audio_windows: int) -> np.ndarray:
+        lo = int(indices[0]) - self.vshift
+        hi = int(indices[-1]) + self.vshift + 1
+        audio = self._audio.rows(lo, hi)
+        if hi > audio_windows:
+            audio[max(0, audio_windows - lo):] = 0.0
+        shifts = 2 * self.vshift + 1
+        gather = torch.as_tensor(indices - self.vshift - lo, device=audio.device)[:, None] + torch.arange(shifts, device=audio.device)
+        diff = video[:, None, :] - audio[gather] + PAIRWISE_EPS
+        return torch.linalg.vector_norm(diff, dim=-1).cpu().numpy()
+
+    @property
+    def window_index(self) -> np.ndarray:
+        return np.asarray(self._index, dtype=np.int64)
+
+    def distances(self) -> np.ndarray:
+        """Scored windows x (2*vshift+1): column ``j`` is shift ``k = j - vshift``."""
+        if not self._rows:
+            return np.zeros((0, 2 * self.vshift + 1), dtype=np.float32)
+        return np.concatenate(self._rows).astype(np.float32)

@@ -1,0 +1,65 @@
+"""Load SyncNet weights safely (``weights_only=True``) and pick the compute device."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import SyncdeskError, WeightsError
+from .model import SyncNet
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, else Apple MPS, else CPU. An explicit device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SyncdeskError("--device cuda: no CUDA GPU is available (try --device auto or cpu)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SyncdeskError("--device mps: Apple MPS is not available (try --device auto or cpu)")
+    if name not in ("cpu", "cuda", "mps"):
+        raise SyncdeskError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
+    """Read a ``state_dict`` file without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path.name} is not a PyTorch weights file that can be loaded safely ({first_line[:120]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path.name} is not a state_dict (a mapping of parameter names to tensors)")
+    return state
+
+
+def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") -> SyncNet:
+    """A SyncNet in eval mode on ``device``, from a file with the published key names."""
+    state = load_state_dict(path)
+    model = SyncNet()
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        detail = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(unexpected[:3])}"
+        raise WeightsError(f"{Path(path).name} is not a SyncNet state_dict ({detail}{' ...' if len(missing or unexpected) > 3 else ''})")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise WeightsError(
+                f"{Path(path).name} is not a SyncNet state_dict ({key} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(expected[key].shape)})"
+            )
+    model.load_state_dict(state)
+    return model.eval().to(device)

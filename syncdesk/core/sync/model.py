@@ -1,0 +1,106 @@
+"""SyncNet (Chung & Zisserman 2016) with the published ``state_dict`` key names.
+
+The layer positions inside each ``nn.Sequential`` are what the published keys encode
+(``netcnnlip.0.weight`` ...), so the order below must not change.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+EMBEDDING_DIM = 1024
+#: frames per video window; the first video convolution spans exactly this many frames
+WINDOW_FRAMES = 5
+#: MFCC columns per audio window (0.2 s at 100 columns/s)
+WINDOW_MFCC = 20
+#: MFCC columns per analysis video frame (25 fps vs 100 MFCC/s)
+MFCC_PER_FRAME = 4
+
+
+def _audio_tower() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=1, stride=1),
+        nn.Conv2d(64, 192, kernel_size=3, stride=1, padding=1),
+        nn.BatchNorm2d(192),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=(1, 2)),
+        nn.Conv2d(192, 384, kernel_size=3, padding=1),
+        nn.BatchNorm2d(384),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+        nn.BatchNorm2d(256),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, kernel_size=3, padding=1),
+        nn.BatchNorm2d(256),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(256, 512, kernel_size=(5, 4), padding=0),
+        nn.BatchNorm2d(512),
+        nn.ReLU(),
+    )
+
+
+def _video_tower() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(3, 96, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=0),
+        nn.BatchNorm3d(96),
+        nn.ReLU(inplace=True),
+        nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
+        nn.Conv3d(96, 256, kernel_size=(1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
+        nn.BatchNorm3d(256),
+        nn.ReLU(inplace=True),
+        nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(256),
+        nn.ReLU(inplace=True),
+        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(256),
+        nn.ReLU(inplace=True),
+        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(256),
+        nn.ReLU(inplace=True),
+        nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
+        nn.Conv3d(256, 512, kernel_size=(1, 6, 6), padding=0),
+        nn.BatchNorm3d(512),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _head() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(512, 512),
+        nn.BatchNorm1d(512),
+        nn.ReLU(),
+        nn.Linear(512, EMBEDDING_DIM),
+    )
+
+
+class SyncNet(nn.Module):
+    """Two towers mapping 0.2 s of audio and 5 video frames into one 1024-d space."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.netcnnaud = _audio_tower()
+        self.netfcaud = _head()
+        self.netcnnlip = _video_tower()
+        self.netfclip = _head()
+
+    def forward_audio(self, mfcc: torch.Tensor) -> torch.Tensor:
+        """``mfcc``: N x 1 x 13 x 20 -> N x 1024."""
+        features = self.netcnnaud(mfcc)
+        return self.netfcaud(features.flatten(1))
+
+    def forward_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames``: 1 x 3 x T x 224 x 224 (BGR, 0..255) -> (T-4) x 1024.
+
+        Only the first convolution spans time (kernel 5, no temporal padding), so one pass
+        over T frames yields the T-4 window embeddings, identical to running each 5-frame
+        window on its own.
+        """
+        features = self.netcnnlip(frames)  # 1 x 512 x (T-4) x 1 x 1
+        windows = features.squeeze(0).flatten(1).transpose(0, 1)  # (T-4) x 512
+        return self.netfclip(windows)
