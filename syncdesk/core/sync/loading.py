@@ -37,9 +37,15 @@ def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
         raise WeightsError(f"weights file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path.name} is not a PyTorch weights file that can be loaded safely ({first_line[:120]})") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickle of objects: some other file
+            raise WeightsError(f"{path.name} is not a PyTorch weights file (damaged, or some other kind of file)") from None
+        raise WeightsError(
+            f"{path.name} holds Python objects, not only tensors: it cannot be loaded safely "
+            "(syncdesk loads plain state_dicts only)"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, OSError):
+        raise WeightsError(f"{path.name} is not a PyTorch weights file (damaged, or some other kind of file)") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path.name} is not a state_dict (a mapping of parameter names to tensors)")
     return state

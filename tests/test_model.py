@@ -1,0 +1,128 @@
+"""SyncNet: published key names, whole-clip video tower == per-window, chunking, safe loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from syncdesk.core.errors import WeightsError
+from syncdesk.core.sync.embed import AudioEmbeddings, WindowScorer
+from syncdesk.core.sync.loading import load_syncnet, resolve_device
+from syncdesk.core.sync.model import SyncNet
+from syncdesk.core.sync.synthetic import random_state_dict
+
+
+def relative_error(a, b) -> float:
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b))
+
+
+@pytest.fixture(scope="module")
+def model() -> SyncNet:
+    net = SyncNet()
+    net.load_state_dict(random_state_dict(3))
+    return net.eval()
+
+
+def test_state_dict_has_the_published_key_names():
+    keys = set(SyncNet().state_dict())
+    for key in ("netcnnaud.0.weight", "netcnnaud.1.running_mean", "netcnnaud.18.weight", "netfcaud.3.weight",
+                "netcnnlip.0.weight", "netcnnlip.19.running_var", "netfclip.1.weight", "netfclip.3.bias"):
+        assert key in keys
+    assert SyncNet().state_dict()["netcnnlip.0.weight"].shape == (96, 3, 5, 7, 7)
+
+
+def test_whole_clip_video_tower_equals_per_window(model):
+    torch.manual_seed(0)
+    clip = torch.rand(1, 3, 12, 224, 224) * 255
+    with torch.inference_mode():
+        whole = model.forward_video(clip)
+        per_window = torch.cat([model.forward_video(clip[:, :, i : i + 5]) for i in range(8)])
+    assert whole.shape == (8, 1024)
+    assert relative_error(whole, per_window) < 1e-5
+
+
+def _scorer_rows(model, frames, mfcc, windows, stride=1, per_batch=4):
+    with torch.inference_mode():
+        audio = AudioEmbeddings(model, mfcc, windows, torch.device("cpu"), batch=7)
+        scorer = WindowScorer(model, audio, vshift=3, stride=stride, windows_per_batch=per_batch)
+        for frame in frames:
+            scorer.add(frame)
+        scorer.finish()
+    return scorer
+
+
+def _reference_rows(model, frames, mfcc, windows, vshift=3):
+    """The published maths written out naively: per window, zero-padded audio."""
+    with torch.inference_mode():
+        video = torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).unsqueeze(0).float()
+        v = torch.cat([model.forward_video(video[:, :, i : i + 5]) for i in range(windows)])
+        cc = torch.from_numpy(mfcc)
+        a = torch.cat([model.forward_audio(cc[None, None, :, 4 * i : 4 * i + 20]) for i in range(windows)])
+        padded = torch.nn.functional.pad(a, (0, 0, vshift, vshift))
+        rows = [torch.nn.functional.pairwise_distance(v[[i]].repeat(2 * vshift + 1, 1), padded[i : i + 2 * vshift + 1])
+                for i in range(windows)]
+    return torch.stack(rows).numpy()
+
+
+def test_chunked_scoring_equals_the_published_maths(model):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(17)]
+    mfcc = rng.normal(0, 5, (13, 4 * 17 + 20)).astype(np.float32)
+    windows = 17 - 5
+    reference = _reference_rows(model, frames, mfcc, windows)
+    for per_batch in (1, 4, 16):  # chunk boundaries change nothing
+        scorer = _scorer_rows(model, frames, mfcc, audio_windows := windows, per_batch=per_batch)
+        assert scorer.windows == audio_windows
+        assert scorer.distances().shape == reference.shape
+        assert relative_error(scorer.distances(), reference) < 1e-5
+
+
+def test_strided_scoring_is_the_subset_of_windows(model):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(18)]
+    mfcc = rng.normal(0, 5, (13, 4 * 18 + 20)).astype(np.float32)
+    full = _scorer_rows(model, frames, mfcc, 13)
+    strided = _scorer_rows(model, frames, mfcc, 13, stride=5, per_batch=2)
+    assert strided.window_index.tolist() == [0, 5, 10]
+    assert relative_error(strided.distances(), full.distances()[[0, 5, 10]]) < 1e-5
+
+
+def test_window_count_is_limited_by_the_shorter_stream(model):
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(15)]
+    mfcc = rng.normal(0, 5, (13, 4 * 12 + 20)).astype(np.float32)
+    scorer = _scorer_rows(model, frames, mfcc, windows=7)  # audio of 12 frames -> 7 windows
+    assert scorer.windows == 7
+    assert scorer.window_index.tolist() == list(range(7))
+
+
+def test_loading_published_key_names(tmp_path):
+    path = tmp_path / "w.model"
+    torch.save(random_state_dict(5), path)
+    net = load_syncnet(path)
+    assert not net.training
+    torch.testing.assert_close(net.state_dict()["netfclip.3.bias"], random_state_dict(5)["netfclip.3.bias"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (lambda p: p.write_text("not weights"), "is not a PyTorch weights file"),
+        (lambda p: torch.save({"conv.weight": torch.zeros(3)}, p), "not a SyncNet state_dict"),
+        (lambda p: torch.save({**random_state_dict(0), "netfclip.3.bias": torch.zeros(7)}, p), "shape"),
+        (lambda p: torch.save(object.__new__(torch.nn.Linear), p), "cannot be loaded safely"),
+    ],
+    ids=["text", "other-network", "wrong-shape", "pickled-object"],
+)
+def test_bad_weights_are_refused_with_a_clear_message(tmp_path, content, message):
+    path = tmp_path / "bad.model"
+    content(path)
+    with pytest.raises(WeightsError, match=message):
+        load_syncnet(path)
+
+
+def test_auto_device_is_cpu_without_a_gpu():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert resolve_device("auto").type == expected

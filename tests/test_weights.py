@@ -1,0 +1,382 @@
+"""Weights manager: download (progress, resume, retry, checksum, cancel, lock), locate, verify.
+
+Every download goes to a local HTTP server started here; nothing touches the real network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+from syncdesk.core.cancel import CancelToken
+from syncdesk.core.errors import Cancelled, DownloadError, WeightsError
+from syncdesk.core.sync import weights
+
+DATA = random.Random(20240601).randbytes(300_000)
+DATA_SHA = hashlib.sha256(DATA).hexdigest()
+
+
+class FakeServer:
+    """Serves ``DATA`` at any path; supports ``Range``; can misbehave on request."""
+
+    def __init__(self) -> None:
+        self.ranges: list[Optional[str]] = []
+        self.drop_after: Optional[int] = None  # body bytes sent before hanging up
+        self.drops_left = 0  # how many responses are cut short (then behave)
+        self.ignore_range = False
+        self.fail_with: list[int] = []  # statuses answered first, one per request
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/syncnet_v2.model"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.ranges.append(self.headers.get("Range"))
+                if server.fail_with:
+                    self.send_error(server.fail_with.pop(0))
+                    return
+                start = self._start()
+                if start >= len(DATA):
+                    self.send_error(416)
+                    return
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
+                self.send_header("Content-Length", str(len(DATA) - start))
+                self.end_headers()
+                body = DATA[start:]
+                if server.drops_left and server.drop_after is not None:
+                    server.drops_left -= 1
+                    body = body[: server.drop_after]
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _start(self) -> int:
+                value = self.headers.get("Range")
+                if not value or server.ignore_range:
+                    return 0
+                return int(value.removeprefix("bytes=").split("-")[0])
+
+        return Handler
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SYNCDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SYNCDESK_MODEL_URL_SYNCNET", raising=False)
+    monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
+    return tmp_path
+
+
+@pytest.fixture
+def matching_sha(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the syncnet spec expect the test payload's SHA-256."""
+    spec = dataclasses.replace(weights.MODELS["syncnet"], sha256=DATA_SHA)
+    monkeypatch.setitem(weights.MODELS, "syncnet", spec)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    srv = FakeServer()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def _part(name: str = "syncnet") -> Path:
+    dest = weights.model_path(name)
+    return dest.with_name(dest.name + ".part")
+
+
+def _closed_port_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}/syncnet_v2.model"
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_models_table_and_paths(data_dir: Path) -> None:
+    assert weights.MODELS["syncnet"].filename == "syncnet_v2.model"
+    assert weights.MODELS["s3fd"].filename == "sfd_face.pth"
+    assert weights.model_path("syncnet") == data_dir / "models" / "syncnet_v2.model"
+    with pytest.raises(WeightsError, match="unknown model"):
+        weights.model_path("nope")
+
+
+def test_sha256_file(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(DATA)
+    assert weights.sha256_file(path, chunk_size=4096) == DATA_SHA
+
+
+def test_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert weights.model_url("syncnet") == weights.MODELS["syncnet"].url
+    monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", "http://127.0.0.1:9/x")
+    assert weights.model_url("syncnet") == "http://127.0.0.1:9/x"
+
+
+# --------------------------------------------------------------------------- download
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_download_reports_progress_and_verifies(server: FakeServer) -> None:
+    calls: list[tuple[int, Optional[int]]] = []
+    path = weights.download("syncnet", progress=lambda d, t: calls.append((d, t)), url=server.url)
+    assert path == weights.model_path("syncnet")
+    assert weights.sha256_file(path) == DATA_SHA
+    assert not _part().exists()
+    assert not path.with_name(path.name + ".lock").exists()
+    done = [d for d, _ in calls]
+    assert len(calls) > 2 and done == sorted(done)
+    assert calls[-1] == (len(DATA), len(DATA))
+    assert server.ranges == [None]
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_env_url_is_used(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", server.url)
+    assert weights.sha256_file(weights.download("syncnet")) == DATA_SHA
+    assert len(server.ranges) == 1
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_verified_file_is_not_downloaded_again(server: FakeServer) -> None:
+    weights.download("syncnet", url=server.url)
+    weights.download("syncnet", url=server.url)
+    assert len(server.ranges) == 1
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_interrupted_download_keeps_part_and_resumes(
+        server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.drop_after, server.drops_left = 100_000, 1
+    monkeypatch.setattr(weights, "MAX_ATTEMPTS", 1)
+    with pytest.raises(DownloadError, match="resume"):
+        weights.download("syncnet", url=server.url)
+    assert _part().stat().st_size == 100_000
+    assert not weights.model_path("syncnet").exists()
+
+    monkeypatch.setattr(weights, "MAX_ATTEMPTS", 12)
+    calls: list[int] = []
+    path = weights.download("syncnet", progress=lambda d, t: calls.append(d), url=server.url)
+    assert server.ranges == [None, "bytes=100000-"]
+    assert calls[0] == 100_000 and calls[-1] == len(DATA)
+    assert weights.sha256_file(path) == DATA_SHA
+    assert not _part().exists()
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_dropped_connection_is_retried_in_the_same_call(server: FakeServer) -> None:
+    server.drop_after, server.drops_left = 70_000, 2
+    path = weights.download("syncnet", url=server.url)
+    assert server.ranges == [None, "bytes=70000-", "bytes=140000-"]
+    assert weights.sha256_file(path) == DATA_SHA
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_server_errors_are_retried_but_bounded(server: FakeServer) -> None:
+    server.fail_with = [503]
+    assert weights.sha256_file(weights.download("syncnet", url=server.url)) == DATA_SHA
+    server.fail_with = [503] * 10
+    weights.model_path("syncnet").unlink()
+    with pytest.raises(DownloadError, match="503"):
+        weights.download("syncnet", url=server.url)
+    assert len(server.ranges) == 1 + 1 + weights.MAX_FAILED_ATTEMPTS
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_not_found_fails_at_once(server: FakeServer) -> None:
+    server.fail_with = [404]
+    with pytest.raises(DownloadError, match="404"):
+        weights.download("syncnet", url=server.url)
+    assert len(server.ranges) == 1
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_server_ignoring_range_restarts_from_zero(server: FakeServer) -> None:
+    server.ignore_range = True
+    _part().parent.mkdir(parents=True)
+    _part().write_bytes(b"\0" * 50_000)  # not even the right bytes: must be overwritten
+    path = weights.download("syncnet", url=server.url)
+    assert server.ranges == ["bytes=50000-"]
+    assert weights.sha256_file(path) == DATA_SHA
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_complete_part_and_416(server: FakeServer) -> None:
+    _part().parent.mkdir(parents=True)
+    _part().write_bytes(DATA)
+    path = weights.download("syncnet", url=server.url)
+    assert server.ranges == [f"bytes={len(DATA)}-"]
+    assert weights.sha256_file(path) == DATA_SHA
+
+
+def test_checksum_mismatch_deletes_part(server: FakeServer) -> None:
+    with pytest.raises(DownloadError) as info:
+        weights.download("syncnet", url=server.url)
+    message = str(info.value)
+    assert weights.MODELS["syncnet"].sha256 in message and DATA_SHA in message
+    assert "expected" in message
+    assert not _part().exists()
+    assert not weights.model_path("syncnet").exists()
+
+
+def test_connection_refused_is_a_clear_error() -> None:
+    with pytest.raises(DownloadError) as info:
+        weights.download("syncnet", url=_closed_port_url(), timeout=2)
+    message = str(info.value)
+    assert "could not reach 127.0.0.1" in message and "offline" in message
+    assert "--weights PATH" in message and str(weights.model_path("syncnet")) in message
+    assert "\n" not in message
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_cancel_keeps_part(server: FakeServer) -> None:
+    token = CancelToken()
+
+    def progress(done: int, total: Optional[int]) -> None:
+        if done > 0:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        weights.download("syncnet", progress=progress, cancel=token, url=server.url)
+    kept = _part().stat().st_size
+    assert 0 < kept < len(DATA)
+    assert not weights.model_path("syncnet").exists()
+    assert not weights.model_path("syncnet").with_name("syncnet_v2.model.lock").exists()
+    path = weights.download("syncnet", url=server.url)  # and it resumes
+    assert server.ranges == [None, f"bytes={kept}-"]
+    assert weights.sha256_file(path) == DATA_SHA
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_not_enough_disk_space(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = type("Usage", (), {"free": 1000})
+    monkeypatch.setattr(weights.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(DownloadError, match="not enough disk space"):
+        weights.download("syncnet", url=server.url)
+
+
+# --------------------------------------------------------------------------- lock
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_waits_for_a_live_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weights, "LOCK_POLL_SECONDS", 0.02)
+    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    timer = threading.Timer(0.2, lock.unlink)
+    timer.start()
+    started = time.monotonic()
+    weights.download("syncnet", url=server.url)
+    timer.join()
+    assert time.monotonic() - started >= 0.2
+    assert not lock.exists()
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_cancel_while_waiting_for_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weights, "LOCK_POLL_SECONDS", 0.02)
+    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        weights.download("syncnet", cancel=token, url=server.url)
+    assert lock.exists() and server.ranges == []  # someone else's lock is left alone
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_stale_lock_is_taken_over(server: FakeServer) -> None:
+    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    old = time.time() - 2 * weights.STALE_LOCK_SECONDS
+    os.utime(lock, (old, old))
+    weights.download("syncnet", url=server.url)
+    assert not lock.exists()
+
+
+# --------------------------------------------------------------------------- locate / verify
+
+
+def test_locate_missing_says_how_to_get_it() -> None:
+    with pytest.raises(WeightsError) as info:
+        weights.locate("syncnet")
+    assert "syncdesk models download syncnet" in str(info.value)
+    assert "--weights PATH" in str(info.value)
+    with pytest.raises(WeightsError, match="syncdesk models download s3fd"):
+        weights.locate("s3fd")
+
+
+def test_locate_explicit_path(tmp_path: Path) -> None:
+    given = tmp_path / "mine.model"
+    with pytest.raises(WeightsError, match="not found"):
+        weights.locate("syncnet", given)
+    with pytest.raises(WeightsError, match="not a file"):
+        weights.locate("syncnet", tmp_path)
+    given.write_bytes(b"x")
+    assert weights.locate("syncnet", given) == given
+
+
+def test_locate_data_dir_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = weights.model_path("syncnet")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DATA)
+    assert weights.locate("syncnet") == path  # never hashed yet: accepted
+    assert weights.verify("syncnet").status == "mismatch"
+    with pytest.raises(WeightsError, match="does not match"):
+        weights.locate("syncnet")
+    spec = dataclasses.replace(weights.MODELS["syncnet"], sha256=DATA_SHA)
+    monkeypatch.setitem(weights.MODELS, "syncnet", spec)
+    assert weights.locate("syncnet") == path
+
+
+def test_verify_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = weights.model_path("syncnet")
+    missing = weights.verify("syncnet")
+    assert (missing.status, missing.sha256, missing.path) == ("missing", None, path)
+
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DATA)
+    assert weights.verify("syncnet", quick=True).status == "unverified"
+    bad = weights.verify("syncnet")
+    assert (bad.status, bad.sha256, bad.size) == ("mismatch", DATA_SHA, len(DATA))
+    assert weights.verify("syncnet", quick=True).status == "mismatch"  # recorded
+
+    spec = dataclasses.replace(weights.MODELS["syncnet"], sha256=DATA_SHA)
+    monkeypatch.setitem(weights.MODELS, "syncnet", spec)
+    assert weights.verify("syncnet").status == "ok"
+
+    path.write_bytes(DATA[:-1] + b"!")  # changed file: the record no longer applies
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert weights.verify("syncnet", quick=True).status == "unverified"
+    assert weights.verify("syncnet").status == "mismatch"
