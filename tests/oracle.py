@@ -128,6 +128,7 @@ def make_flash_clip(
     audio_codec: Optional[str] = None,
     pattern: Optional[Sequence[bool]] = None,
     audio: bool = True,
+    audio_seconds: Optional[float] = None,
 ) -> Path:
     """A clip whose frames flash and whose sound is loud in the same seeded pattern.
 
@@ -166,7 +167,8 @@ def make_flash_clip(
         for packet in video.encode(None):
             container.mux(packet)
         if astream is not None:
-            _write_audio(container, astream, on, seconds + video_start_s, video_start_s, audio_lead_s,
+            audio_length = audio_seconds if audio_seconds is not None else seconds + video_start_s
+            _write_audio(container, astream, on, audio_length, video_start_s, audio_lead_s,
                          audio_rate, channels, seed)
     return path
 

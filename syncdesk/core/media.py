@@ -260,12 +260,13 @@ def read_audio(
 
 def check_complete(info: MediaInfo, decoded_frames: int, fps: int = ANALYSIS_FPS) -> None:
     """Raise if far fewer frames decoded than the header promised (a truncated file)."""
-    if info.duration_s <= 0:
+    declared = max(info.duration_s, info.frames / info.fps if info.fps else 0.0)
+    if declared <= 0:
         return
     decoded_s = decoded_frames / fps
-    if decoded_s < TRUNCATED_SHARE * info.duration_s - 1.0 / fps:
+    if decoded_s < TRUNCATED_SHARE * declared - 1.0 / fps:
         raise MediaError(
-            f"{Path(info.path).name} looks truncated: its header says {info.duration_s:.1f} s "
+            f"{Path(info.path).name} looks truncated: its header says {declared:.1f} s "
             f"but only {decoded_s:.1f} s of video could be decoded"
         )
 

@@ -1,0 +1,128 @@
+"""`syncdesk analyze`: the document on example.avi, and every bad input named in the issue."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from syncdesk.cli import main
+
+from .oracle import make_flash_clip
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Through a real process: exit code and stderr as a user sees them."""
+    return subprocess.run([sys.executable, "-m", "syncdesk", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_example_document_has_one_track_over_all_frames(tmp_path, example_avi, random_weights, capsys):
+    out = tmp_path / "out.json"
+    assert main(["analyze", str(example_avi), "--detector", "whole-frame", "--weights", str(random_weights),
+                 "--json", str(out), "--save-dists", "--exact", "--quiet"]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["schema"] == "syncdesk.analysis/1"
+    assert doc["source"]["frames"] == 317 and doc["source"]["analysis_fps"] == 25
+    assert doc["source"]["audio_rate"] == 16000 and doc["source"]["size"] == example_avi.stat().st_size
+    assert doc["engine"]["device"] == "cpu" and doc["engine"]["detector"] == "whole-frame"
+    assert len(doc["engine"]["syncnet"]["sha256"]) == 64
+    [track] = doc["tracks"]
+    assert (track["start_frame"], track["end_frame"]) == (0, 316)
+    assert len(track["boxes"]) == 317 and track["boxes"][5] == [5, 0, 0, 224, 224]
+    assert len(track["framewise_confidence"]) == 312  # min(317 frames, 317 audio frames) - 5
+    dists = np.array(track["dists"])
+    assert dists.shape == (312, 31)
+    mean = dists.mean(axis=0)
+    assert doc["offset_frames"] == 15 - int(np.argmin(mean))
+    assert doc["min_dist"] == pytest.approx(mean.min(), rel=1e-5)
+    # float32 like the demo: distances near 1e4 leave ~1e-3 of absolute precision
+    assert doc["confidence"] == pytest.approx(np.median(mean) - mean.min(), abs=0.01)
+    assert len(doc["active_speaker"]) == 317
+    assert set(doc["timings"]) >= {"audio", "video", "scoring", "total"}
+    printed = capsys.readouterr().out
+    assert "AV offset" in printed and "confidence" in printed and "verdict" in printed
+
+
+def test_summary_says_the_direction_in_words(tmp_path, oracle_weights, capsys):
+    clip = make_flash_clip(tmp_path / "early.avi", audio_lead_s=0.12)
+    assert main(["analyze", str(clip), "--weights", str(oracle_weights), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "audio leads video by" in printed
+    assert "+3 frames" in printed and "delay the audio" in printed
+
+
+def test_names_with_spaces_quotes_and_accents(tmp_path, oracle_weights):
+    folder = tmp_path / "my clips"
+    folder.mkdir()
+    clip = make_flash_clip(folder / "it's a \"take\" ü.avi", seconds=3.0)
+    out = folder / "résultat \"1\".json"
+    result = run_cli("analyze", str(clip), "--weights", str(oracle_weights), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["offset_frames"] == 0
+
+
+def _write_wav(path: Path) -> Path:
+    with wave.open(str(path), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(16000)
+        stream.writeframes(np.zeros(16000, np.int16).tobytes())
+    return path
+
+
+def _truncate(path: Path, share: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * share)])
+    return path
+
+
+BAD_INPUTS = {
+    "missing": (lambda d: d / "nothing here.mp4", "no such file"),
+    "folder": (lambda d: d, "is a folder"),
+    "text": (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", "not a video file"),
+    "audio-only": (lambda d: _write_wav(d / "voice.wav"), "no video stream"),
+    "no-audio": (lambda d: make_flash_clip(d / "mute.mkv", seconds=1.0, audio=False), "no audio stream"),
+    "corrupt-mp4": (lambda d: _truncate(make_flash_clip(d / "cut.mp4", seconds=2.0), 0.5), "corrupt"),
+    "truncated-avi": (lambda d: _truncate(make_flash_clip(d / "cut.avi", seconds=4.0), 0.4), "truncated"),
+    "too-short": (lambda d: make_flash_clip(d / "blink.avi", seconds=0.16), "too short"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_exit_1(tmp_path, oracle_weights, case):
+    make, message = BAD_INPUTS[case]
+    target = make(tmp_path)
+    result = run_cli("analyze", str(target), "--weights", str(oracle_weights))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert 1 <= len(result.stderr.strip().splitlines()) <= 2
+    assert result.stdout == ""
+
+
+def test_bad_weights_file(tmp_path):
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
+    weights = tmp_path / "syncnet.model"
+    weights.write_bytes(b"\x00garbage" * 100)
+    result = run_cli("analyze", str(clip), "--weights", str(weights))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not a PyTorch weights file" in result.stderr
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
+    result = run_cli("analyze", str(clip))
+    assert result.returncode == 1
+    assert "syncdesk models download" in result.stderr and "--weights" in result.stderr
+
+
+def test_bad_usage_is_exit_2():
+    assert run_cli("analyze").returncode == 2
+    assert run_cli("analyze", "x.mp4", "--vshift", "many").returncode == 2
+    help_text = run_cli("analyze", "--help")
+    assert help_text.returncode == 0 and "--exact" in help_text.stdout

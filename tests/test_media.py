@@ -1,0 +1,97 @@
+"""Media: probe, 25 fps resampling by nearest timestamp, audio placed by timestamps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from syncdesk.core import media
+
+from .oracle import make_flash_clip
+
+
+def analysis_frames(path):
+    return [(f.index, f.source_index, f.time_s) for f in media.iter_analysis_frames(path)]
+
+
+def test_example_avi_is_read_as_the_demo_reads_it(example_avi):
+    info = media.probe(example_avi)
+    assert (info.fps, info.frames, info.width, info.height) == (25.0, 317, 224, 224)
+    assert (info.audio_codec, info.audio_rate, info.audio_channels) == ("pcm_s16le", 16000, 1)
+    frames = analysis_frames(example_avi)
+    assert [f[1] for f in frames] == list(range(317))  # 25 fps in, 25 fps out: identity
+    pcm = media.read_audio(example_avi, media.first_video_time(example_avi))
+    assert pcm.dtype == np.int16 and len(pcm) == 202880  # = 317 x 640, as FFmpeg resamples it
+
+
+@pytest.mark.parametrize(
+    ("name", "fps"),
+    [("thirty.mp4", Fraction(30)), ("sixty.mkv", Fraction(60)), ("ntsc.mov", Fraction(30000, 1001)),
+     ("fifty.avi", Fraction(50))],
+)
+def test_each_tick_takes_the_source_frame_with_the_nearest_timestamp(tmp_path, name, fps):
+    clip = make_flash_clip(tmp_path / name, seconds=2.0, fps=fps)
+    info = media.probe(clip)
+    assert info.fps == pytest.approx(float(fps), rel=1e-3)
+    assert info.frames == pytest.approx(int(2 * fps), abs=1)
+    frames = analysis_frames(clip)
+    last = (info.frames - 1) / fps  # the last frame counts for half a frame interval after it
+    assert len(frames) == sum(1 for n in range(60) if Fraction(n, 25) < last + 1 / (2 * fps))
+    for index, source, time_s in frames:
+        assert source == round(Fraction(index, 25) * fps)  # nearest, never "the frame on screen"
+        assert abs(time_s - index / 25) <= 0.5 / float(fps) + 1e-3
+
+
+def test_variable_frame_rate_lands_on_the_same_grid(tmp_path):
+    clip = make_flash_clip(tmp_path / "vfr.mkv", seconds=2.0, vfr=True)
+    frames = analysis_frames(clip)
+    assert len(frames) == 50
+    assert all(abs(time_s - index / 25) <= 1 / 60 + 1e-3 for index, _, time_s in frames)
+    sources = [source for _, source, _ in frames]
+    assert sources == sorted(sources)
+
+
+def test_video_starting_after_its_audio(tmp_path):
+    clip = make_flash_clip(tmp_path / "late.mkv", seconds=2.0, video_start_s=0.4)
+    info = media.probe(clip)
+    assert info.video_start_s == pytest.approx(0.4, abs=1e-3)
+    assert info.audio_start_s == pytest.approx(0.0, abs=1e-3)
+    start = media.first_video_time(clip)
+    assert float(start) == pytest.approx(0.4, abs=1e-3)
+    pcm = media.read_audio(clip, start)
+    assert len(pcm) == pytest.approx(2.0 * 16000, abs=64)  # the 0.4 s before the picture is dropped
+    assert analysis_frames(clip)[0][2] == 0.0
+
+
+def test_audio_starting_after_the_video_is_preceded_by_silence(tmp_path):
+    clip = make_flash_clip(tmp_path / "clip.mkv", seconds=2.0)
+    pcm = media.read_audio(clip, Fraction(-1, 4))  # pretend the picture began 0.25 s earlier
+    assert len(pcm) == pytest.approx(2.25 * 16000, abs=64)
+    assert not pcm[:3990].any()
+    assert pcm[4010:].any()
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (48000, 2), (44100, 1), (22050, 2)])
+def test_audio_is_16k_mono_int16_of_the_right_length(tmp_path, rate, channels):
+    clip = make_flash_clip(tmp_path / "a.mkv", seconds=2.0, audio_rate=rate, channels=channels)
+    info = media.probe(clip)
+    assert (info.audio_rate, info.audio_channels) == (rate, channels)
+    pcm = media.read_audio(clip, media.first_video_time(clip))
+    assert pcm.dtype == np.int16
+    assert len(pcm) == pytest.approx(32000, abs=64)
+    reference = media.read_audio(make_flash_clip(tmp_path / "ref.mkv", seconds=2.0), Fraction(0))
+    envelope = lambda x: np.convolve(np.abs(x.astype(float)), np.ones(160) / 160, "same")[:31000]  # noqa: E731
+    assert np.corrcoef(envelope(pcm), envelope(reference))[0, 1] > 0.95
+
+
+def test_audio_shorter_than_video_limits_the_windows(tmp_path):
+    clip = make_flash_clip(tmp_path / "short-audio.mkv", seconds=3.0, audio_seconds=2.0)
+    assert len(media.read_audio(clip, Fraction(0))) == pytest.approx(32000, abs=64)
+    assert media.usable_windows(75, 32000) == 50 - 5
+
+
+def test_probe_reports_a_missing_audio_stream(tmp_path):
+    info = media.probe(make_flash_clip(tmp_path / "mute.mkv", seconds=1.0, audio=False))
+    assert not info.has_audio
