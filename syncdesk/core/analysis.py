@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-import cv2
 import numpy as np
 import torch
 
@@ -77,6 +76,8 @@ def sha256_of(path: Path) -> str:
 def _whole_frame_crop(image: np.ndarray) -> np.ndarray:
     if image.shape[:2] == (CROP_SIZE, CROP_SIZE):
         return image
+    import cv2  # only here: its import costs start-up time that a 224x224 clip does not need
+
     return cv2.resize(image, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
 
 

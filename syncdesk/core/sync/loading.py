@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SyncdeskError, WeightsError
-from .model import SyncNet
+from .model import SyncNet, for_inference
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -52,7 +52,7 @@ def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
 
 
 def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") -> SyncNet:
-    """A SyncNet in eval mode on ``device``, from a file with the published key names."""
+    """A SyncNet ready for inference on ``device``, from a file with the published key names."""
     state = load_state_dict(path)
     model = SyncNet()
     expected = model.state_dict()
@@ -68,4 +68,4 @@ def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") ->
                 f"expected {tuple(expected[key].shape)})"
             )
     model.load_state_dict(state)
-    return model.eval().to(device)
+    return for_inference(model).to(device)

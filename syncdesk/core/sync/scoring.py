@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.signal import medfilt
 
 from ..media import ANALYSIS_FPS
 
@@ -26,6 +25,13 @@ class SyncScore:
     confidence: float
     mean_dists: np.ndarray  # D(k), k = -vshift..vshift
     framewise_confidence: np.ndarray  # one per window of the track
+
+
+def medfilt(values: np.ndarray, kernel_size: int) -> np.ndarray:
+    """``scipy.signal.medfilt`` (zero-padded running median), without importing scipy.signal (0.3 s)."""
+    half = kernel_size // 2
+    padded = np.pad(np.asarray(values, dtype=np.float64), half)
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, kernel_size), axis=1)
 
 
 def subframe_shift(mean_dists: np.ndarray, index: int) -> float:
