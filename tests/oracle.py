@@ -127,6 +127,7 @@ def make_flash_clip(
     video_codec: Optional[str] = None,
     audio_codec: Optional[str] = None,
     pattern: Optional[Sequence[bool]] = None,
+    video_pattern: Optional[Sequence[bool]] = None,
     audio: bool = True,
     audio_seconds: Optional[float] = None,
 ) -> Path:
@@ -134,12 +135,14 @@ def make_flash_clip(
 
     Slot ``n`` of the pattern is shown from ``video_start_s + n/25``; its sound plays
     ``audio_lead_s`` earlier (positive: the audio leads, the contract's positive offset).
-    The audio stream starts at time 0, the video stream at ``video_start_s``.
+    The audio stream starts at time 0, the video stream at ``video_start_s``. ``video_pattern``
+    (default: ``pattern``) lets the picture disagree with the sound, for weaker evidence.
     """
     fps = Fraction(fps)
     suffix = path.suffix.lower()
     slots = int(seconds * 25) + 2
     on = np.asarray(pattern if pattern is not None else flash_pattern(slots, seed), dtype=bool)
+    shown = np.asarray(video_pattern, dtype=bool) if video_pattern is not None else on
     video_codec = video_codec or {".avi": "mpeg4", ".mkv": "ffv1", ".mp4": "libx264", ".mov": "libx264"}[suffix]
     audio_codec = audio_codec or {".mp4": "aac"}.get(suffix, "pcm_s16le")
     with av.open(str(path), "w") as container:
@@ -158,7 +161,7 @@ def make_flash_clip(
             astream.layout = "mono" if channels == 1 else "stereo"
         for t in _frame_times(seconds, fps, vfr):
             slot = round(t * 25)
-            level = BRIGHT if slot < len(on) and on[slot] else DARK
+            level = BRIGHT if slot < len(shown) and shown[slot] else DARK
             frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), level, np.uint8), format="bgr24")
             frame.pts = round((t + Fraction(video_start_s)) / time_base)
             frame.time_base = time_base
