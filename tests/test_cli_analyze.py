@@ -126,3 +126,19 @@ def test_bad_usage_is_exit_2():
     assert run_cli("analyze", "x.mp4", "--vshift", "many").returncode == 2
     help_text = run_cli("analyze", "--help")
     assert help_text.returncode == 0 and "--exact" in help_text.stdout
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path, oracle_weights):
+    """`syncdesk analyze clip | head -1`: no BrokenPipeError traceback."""
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
+    process = subprocess.Popen([sys.executable, "-m", "syncdesk", "analyze", str(clip), "--weights", str(oracle_weights)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before anything is printed
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_help_and_version_do_not_load_torch():
+    code = "import sys; from syncdesk.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

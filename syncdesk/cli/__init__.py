@@ -7,6 +7,7 @@ traceback), 2 bad usage (argparse's own code).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -35,6 +36,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Cancelled:
         print("syncdesk: cancelled", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `syncdesk analyze clip.avi | head -1`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("syncdesk: interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core import results
-from ..core.analysis import DETECTORS, AnalysisOptions, analyze
+from ..core.options import DETECTORS, AnalysisOptions
 from ..core.quality import direction, verdict
 from ..core.results import Analysis
 from .progress import StageBar
@@ -80,6 +80,8 @@ def summary(analysis: Analysis) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.analysis import analyze  # imports torch: not needed for --help
+
     with StageBar(quiet=args.quiet) as bar:
         analysis = analyze(args.video, options_from(args), progress=bar)
     print(summary(analysis))

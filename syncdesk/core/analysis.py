@@ -6,7 +6,6 @@ import hashlib
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -17,6 +16,7 @@ from .. import __version__
 from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
+from .options import DETECTORS, AnalysisOptions
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
 from .speaker import active_speaker
@@ -28,28 +28,6 @@ from .sync.model import WINDOW_FRAMES
 from .sync.weights import locate
 
 CROP_SIZE = 224
-DETECTORS = ("whole-frame",)
-#: fast mode scores every 5th window: each frame is seen by exactly one scored window
-FAST_STRIDE = 5
-
-
-@dataclass
-class AnalysisOptions:
-    """What ``analyze`` and the other commands share ("analysis options" in contract.md)."""
-
-    weights: Optional[Path] = None
-    detector: str = "whole-frame"
-    device: str = "auto"
-    vshift: int = 15
-    min_track: int = 100
-    min_face_size: int = 100
-    exact: bool = False
-    save_dists: bool = False
-    windows_per_batch: int = 16
-
-    @property
-    def stride(self) -> int:
-        return 1 if self.exact else FAST_STRIDE
 
 
 class _Timer:

@@ -1,0 +1,36 @@
+"""Analysis options shared by the CLI, the GUI and batch (light: imports no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+DETECTORS = ("whole-frame",)
+#: fast mode scores every 5th window: each frame is seen by exactly one scored window
+FAST_STRIDE = 5
+#: frames of float video per batch stay near this, whatever the stride (memory)
+FRAMES_PER_BATCH = 48
+
+
+@dataclass
+class AnalysisOptions:
+    """What ``analyze`` and the other commands share ("analysis options" in contract.md)."""
+
+    weights: Optional[Path] = None
+    detector: str = "whole-frame"
+    device: str = "auto"
+    vshift: int = 15
+    min_track: int = 100
+    min_face_size: int = 100
+    exact: bool = False
+    save_dists: bool = False
+    fast_stride: int = FAST_STRIDE
+
+    @property
+    def stride(self) -> int:
+        return 1 if self.exact else self.fast_stride
+
+    @property
+    def windows_per_batch(self) -> int:
+        return max(4, min(16, (FRAMES_PER_BATCH - 5) // self.stride + 1))
