@@ -84,9 +84,11 @@ def test_strided_scoring_is_the_subset_of_windows(model):
     frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(18)]
     mfcc = rng.normal(0, 5, (13, 4 * 18 + 20)).astype(np.float32)
     full = _scorer_rows(model, frames, mfcc, 13)
-    strided = _scorer_rows(model, frames, mfcc, 13, stride=5, per_batch=2)
-    assert strided.window_index.tolist() == [0, 5, 10]
-    assert relative_error(strided.distances(), full.distances()[[0, 5, 10]]) < 1e-5
+    for stride, per_batch in ((5, 2), (7, 1), (3, 2)):  # strides beyond the 5-frame window skip frames
+        strided = _scorer_rows(model, frames, mfcc, 13, stride=stride, per_batch=per_batch)
+        expected = list(range(0, 13, stride))
+        assert strided.window_index.tolist() == expected
+        assert relative_error(strided.distances(), full.distances()[expected]) < 1e-5
 
 
 def test_window_count_is_limited_by_the_shorter_stream(model):

@@ -77,6 +77,7 @@ class WindowScorer:
         self._frames: list[np.ndarray] = []
         self._first_frame = 0  # analysis index of self._frames[0]
         self.frames_seen = 0
+        self._skip = 0  # frames still to drop before the next scored window (stride > window)
         self.windows = 0  # set by finish(): the demo's window count
         self._index: list[int] = []
         self._rows: list[np.ndarray] = []
@@ -85,8 +86,11 @@ class WindowScorer:
         self._tail = torch.zeros(0, model.netfclip[3].out_features, device=self._device)
 
     def add(self, frame: np.ndarray) -> None:
-        self._frames.append(frame)
         self.frames_seen += 1
+        if self._skip:
+            self._skip -= 1
+            return
+        self._frames.append(frame)
         span = (self._per_batch - 1) * self.stride + WINDOW_FRAMES
         if len(self._frames) >= span:
             self._run(self._per_batch)
@@ -125,7 +129,8 @@ class WindowScorer:
             self._index.extend(indices.tolist())
             self._remember_tail(embeddings, indices)
         advance = count * self.stride if count > 0 else len(self._frames)
-        del self._frames[: min(advance, len(self._frames))]
+        self._skip = max(0, advance - len(self._frames))
+        del self._frames[:advance]
         self._first_frame += advance
 
     def _remember_tail(self, embeddings: torch.Tensor, indices: np.ndarray) -> None:
