@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from syncdesk.core import media
+from syncdesk.core.analysis import AnalysisOptions, analyze
 
 from .oracle import make_flash_clip
 
@@ -86,10 +87,13 @@ def test_audio_is_16k_mono_int16_of_the_right_length(tmp_path, rate, channels):
     assert np.corrcoef(envelope(pcm), envelope(reference))[0, 1] > 0.95
 
 
-def test_audio_shorter_than_video_limits_the_windows(tmp_path):
+def test_audio_shorter_than_video_limits_the_windows(tmp_path, oracle_weights):
     clip = make_flash_clip(tmp_path / "short-audio.mkv", seconds=3.0, audio_seconds=2.0)
     assert len(media.read_audio(clip, Fraction(0))) == pytest.approx(32000, abs=64)
-    assert media.usable_windows(75, 32000) == 50 - 5
+    result = analyze(clip, AnalysisOptions(weights=oracle_weights, exact=True))
+    assert result.source.frames == 75
+    assert result.tracks[0].windows == 50 - 5  # the demo's count: min(75 frames, 50 of audio) - 5
+    assert result.offset_frames == 0
 
 
 def test_probe_reports_a_missing_audio_stream(tmp_path):

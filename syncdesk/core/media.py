@@ -12,7 +12,6 @@ starts after the first frame is preceded by silence; audio before it is dropped.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -269,14 +268,3 @@ def check_complete(info: MediaInfo, decoded_frames: int, fps: int = ANALYSIS_FPS
             f"{Path(info.path).name} looks truncated: its header says {declared:.1f} s "
             f"but only {decoded_s:.1f} s of video could be decoded"
         )
-
-
-def frames_to_ms(frames: float, fps: float = ANALYSIS_FPS) -> float:
-    return frames * 1000.0 / fps
-
-
-def usable_windows(video_frames: int, audio_samples: int, window: int = 5, rate: int = AUDIO_RATE,
-                   fps: int = ANALYSIS_FPS) -> int:
-    """Number of SyncNet windows, as the published demo counts them: min(frames, audio) - window."""
-    audio_frames = math.floor(audio_samples / (rate // fps))
-    return max(0, min(video_frames, audio_frames) - window)

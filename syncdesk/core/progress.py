@@ -9,10 +9,6 @@ from typing import Callable, Optional
 ProgressCallback = Callable[[str, float], None]
 
 
-def no_progress(stage: str, fraction: float) -> None:
-    """The default callback: report nothing."""
-
-
 def report(progress: Optional[ProgressCallback], stage: str, fraction: float) -> None:
     if progress is not None:
         progress(stage, min(max(fraction, 0.0), 1.0))
