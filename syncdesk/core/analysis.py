@@ -16,6 +16,7 @@ from .. import __version__
 from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
+from .memory import limit_malloc_arenas
 from .options import DETECTORS, AnalysisOptions
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
@@ -28,6 +29,8 @@ from .sync.model import WINDOW_FRAMES
 from .sync.weights import locate
 
 CROP_SIZE = 224
+
+limit_malloc_arenas()  # before torch's worker threads and our reader thread first allocate
 
 
 class _Timer:
