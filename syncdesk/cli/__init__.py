@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..core.errors import Cancelled, SyncdeskError
-from . import analyze, models
+from . import analyze, fix, models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syncdesk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     analyze.add_parser(commands)
+    fix.add_parser(commands)
     models.add_parser(commands)
     return parser
 

@@ -1,0 +1,111 @@
+"""``syncdesk fix VIDEO -o OUT``: write a copy with the audio shifted back in sync, video copied."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from ..core import export
+from ..core.errors import SyncdeskError
+from ..core.media import ANALYSIS_FPS
+from ..core.quality import PRESETS, direction
+from .analyze import add_analysis_options, options_from
+from .progress import StageBar
+
+FRAME_MS = 1000 / ANALYSIS_FPS  # one analysis frame: 40 ms
+MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
+#: --auto applies a verdict only from this preset's confidence up (without --force)
+AUTO_PRESET = PRESETS["medium"]
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not math.isfinite(value) or abs(value) > MAX_OFFSET_MS:
+        raise argparse.ArgumentTypeError(f"offset out of range: {text!r}")
+    return value
+
+
+def _frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of frames: {text!r}") from None
+    if abs(value * FRAME_MS) > MAX_OFFSET_MS:
+        raise argparse.ArgumentTypeError(f"offset out of range: {text!r}")
+    return value
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "fix", help="write a copy with the audio shifted back in sync",
+        description=("Write OUT: VIDEO with its audio shifted and the video stream copied bit for bit. "
+                     "Sign: a positive offset means the audio leads (is heard early), so it is delayed; "
+                     "a negative offset advances it."),
+    )
+    parser.add_argument("video", type=Path, metavar="VIDEO")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                        help="the corrected file (its suffix picks the container)")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--offset-ms", type=_milliseconds, metavar="MS",
+                     help="offset to remove in milliseconds (positive: the audio leads and is delayed)")
+    how.add_argument("--offset-frames", type=_frames, metavar="N",
+                     help=f"offset to remove in analysis frames of {FRAME_MS:.0f} ms")
+    how.add_argument("--auto", action="store_true",
+                     help=f"analyse VIDEO first and apply its verdict (needs confidence >= "
+                          f"{AUTO_PRESET.min_confidence:g}, the {AUTO_PRESET.name!r} preset, unless --force)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--lossless", action="store_true",
+                        help="mp4/mov only: shift with an edit list instead of re-encoding the audio "
+                             "(players that ignore edit lists play it unshifted)")
+    parser.add_argument("--all-audio", action="store_true",
+                        help="shift every audio track (default: only the first, the one analysed)")
+    parser.add_argument("--force", action="store_true",
+                        help="apply a low-confidence --auto verdict, or write a copy when the offset is 0")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_analysis_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
+    """Analyse, then the offset to apply and whether the verdict is "in sync"."""
+    from ..core.analysis import analyze  # imports torch: not needed for --help or a manual offset
+
+    analysis = analyze(args.video, options_from(args), progress=bar)
+    bar.close()
+    sign = "+" if analysis.offset_frames > 0 else ""
+    print(f"analysis: {direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
+          f"confidence {analysis.confidence:.2f})")
+    if analysis.confidence < AUTO_PRESET.min_confidence and not args.force:
+        raise SyncdeskError(
+            f"confidence {analysis.confidence:.2f} is below {AUTO_PRESET.min_confidence:g} "
+            f"(the {AUTO_PRESET.name!r} preset): nothing written; pass --force to apply it anyway")
+    return analysis.offset_ms, analysis.offset_frames == 0
+
+
+def run(args: argparse.Namespace) -> int:
+    # refuse a bad output before a long analysis
+    export.preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
+    with StageBar(quiet=args.quiet) as bar:
+        if args.auto:
+            offset_ms, in_sync = _auto_offset(args, bar)
+        else:
+            offset_ms = args.offset_ms if args.offset_ms is not None else args.offset_frames * FRAME_MS
+            in_sync = offset_ms == 0
+        if in_sync and not args.force:
+            print("audio and video are in sync: nothing written (pass --force to write a copy anyway)")
+            return 0
+        result = export.shift_audio(args.video, args.output, offset_ms, lossless=args.lossless,
+                                    overwrite=args.overwrite, all_audio=args.all_audio, progress=bar)
+    print(result.describe())
+    for detail in result.details():
+        print(f"  {detail}")
+    if result.note:
+        print(f"syncdesk: note: {result.note}", file=sys.stderr)
+    for dropped in result.dropped:
+        print(f"syncdesk: note: not copied, {dropped}", file=sys.stderr)
+    return 0
