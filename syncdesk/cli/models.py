@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from types import TracebackType
-from typing import Any, Optional, Sequence
-
-from tqdm import tqdm
+from typing import Any, Sequence
 
 from ..core import settings
 from ..core.errors import WeightsError
 from ..core.sync import weights
 from ..core.sync.weights import MODELS
+from .progress import ByteBar
 
 
 def add_parser(subparsers: Any) -> None:
@@ -143,38 +140,3 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
-
-
-class ByteBar:
-    """A tqdm byte bar on stderr fed by ``download``'s ``progress(done, total)``.
-
-    Silent when stderr is not a terminal or with ``--quiet``.
-    """
-
-    def __init__(self, label: str, quiet: bool = False) -> None:
-        self.label = label
-        self.enabled = not quiet and sys.stderr.isatty()
-        self._bar: Optional[tqdm] = None
-
-    def __call__(self, done: int, total: Optional[int]) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None:
-            self._bar = tqdm(total=total, initial=done, desc=self.label, unit="B",
-                             unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
-            return
-        if total != self._bar.total:
-            self._bar.total = total
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def __enter__(self) -> "ByteBar":
-        return self
-
-    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()

@@ -1,4 +1,4 @@
-"""A stderr progress bar (tqdm) fed by the engine's ``progress(stage, fraction)`` callback.
+"""stderr progress bars (tqdm) fed by the engine's callbacks.
 
 Quiet when stderr is not a terminal or when the user passed ``--quiet``.
 """
@@ -12,13 +12,32 @@ from typing import Optional
 from tqdm import tqdm
 
 
-class StageBar:
-    """One bar per stage; a new stage name closes the previous bar."""
+class _Bar:
+    """What both bars share: on only for a terminal, closed on leaving a ``with`` block."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self._stage: Optional[str] = None
         self._bar: Optional[tqdm] = None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+
+class StageBar(_Bar):
+    """For ``progress(stage, fraction)``: one bar per stage; a new stage closes the previous bar."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self._stage: Optional[str] = None
 
     def __call__(self, stage: str, fraction: float) -> None:
         if not self.enabled:
@@ -32,14 +51,21 @@ class StageBar:
         self._bar.n = round(fraction * 100)
         self._bar.refresh()
 
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
-    def __enter__(self) -> "StageBar":
-        return self
+class ByteBar(_Bar):
+    """For downloads: ``progress(done_bytes, total_bytes or None)``, sizes in KiB/MiB."""
 
-    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()
+    def __init__(self, label: str, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.label = label
+
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = tqdm(total=total, initial=done, desc=self.label, unit="B",
+                             unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+            return
+        if total != self._bar.total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)

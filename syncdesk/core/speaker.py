@@ -39,4 +39,4 @@ def active_speaker(tracks: Sequence[_Scored], frames: int,
     best = np.argmax(filled, axis=0)
     best_value = filled[best, np.arange(frames)]
     ids = [track.id for track in tracks]
-    return [ids[b] if v > threshold else None for b, v in zip(best.tolist(), best_value.tolist())]
+    return [ids[b] if v > threshold else None for b, v in zip(best.tolist(), best_value.tolist(), strict=True)]
