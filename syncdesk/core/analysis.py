@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
 from .sync.loading import load_syncnet, resolve_device
 from .sync.model import WINDOW_FRAMES
-from .sync.weights import locate
+from .sync.weights import locate, sha256_file
 
 CROP_SIZE = 224
 
@@ -44,14 +43,6 @@ class _Timer:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _whole_frame_crop(image: np.ndarray) -> np.ndarray:
@@ -101,7 +92,7 @@ def analyze(
     with timer.stage("load_model"):
         device = resolve_device(options.device)
         model = load_syncnet(weights_path, device)
-        weights_sha = sha256_of(weights_path)
+        weights_sha = sha256_file(weights_path)
 
     with timer.stage("audio"):
         report(progress, "audio", 0.0)
