@@ -43,6 +43,7 @@ def test_example_document_has_one_track_over_all_frames(tmp_path, example_avi, r
     # float32 like the demo: distances near 1e4 leave ~1e-3 of absolute precision
     assert doc["confidence"] == pytest.approx(np.median(mean) - mean.min(), abs=0.01)
     assert len(doc["active_speaker"]) == 317
+    assert doc["shots"] == [[0, 316]]
     assert set(doc["timings"]) >= {"audio", "video", "scoring", "total"}
     printed = capsys.readouterr().out
     assert "AV offset" in printed and "confidence" in printed and "verdict" in printed

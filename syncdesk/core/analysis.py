@@ -19,6 +19,7 @@ from .memory import limit_malloc_arenas
 from .options import DETECTORS, AnalysisOptions
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
+from .shots import ShotDetector
 from .speaker import active_speaker
 from .streaming import prefetch
 from .sync import features, scoring
@@ -107,8 +108,10 @@ def analyze(
     with timer.stage("video"), torch.inference_mode():
         audio = AudioEmbeddings(model, mfcc, audio_windows, device)
         scorer = WindowScorer(model, audio, options.vshift, options.stride, options.windows_per_batch, device)
+        shots = ShotDetector()
         for frame in prefetch(media.iter_analysis_frames(path, cancel=cancel)):
             cancel.check()
+            shots.process(frame.image)
             scorer.add(_whole_frame_crop(frame.image))
             if frame.index % 25 == 0:
                 report(progress, "video", frame.index / expected_frames)
@@ -142,7 +145,7 @@ def analyze(
         min_dist=track.min_dist,
         confidence=track.confidence,
         tracks=[track],
-        shots=[[0, frames - 1]],
+        shots=shots.shots(),  # whole-frame: one track over all frames whatever the cuts
         active_speaker=active_speaker([track], frames),
         timings=timer.timings,
         warnings=warnings,
