@@ -1,0 +1,1 @@
+"""Faces: detectors behind one small interface, the tracker and the face-centred crop."""

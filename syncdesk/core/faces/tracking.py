@@ -1,0 +1,98 @@
+"""Face tracks within a shot, as the published pipeline builds them (syncnet-facts.md).
+
+Greedy IoU association (IoU > 0.5, a track survives up to 25 frames without a detection), tracks
+never cross a cut; kept if at least ``min_track`` frames long with a mean face size of at least
+``min_face_size`` px; boxes linearly interpolated over gaps, then centre and size median-filtered
+over 13 frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from .detectors import Detection
+
+IOU_THRESHOLD = 0.5
+MAX_GAP = 25
+SMOOTHING = 13
+
+
+@dataclass
+class FaceTrack:
+    frames: np.ndarray  # consecutive analysis frames
+    boxes: np.ndarray  # len(frames) x 4: x1, y1, x2, y2 (smoothed)
+
+    @property
+    def start(self) -> int:
+        return int(self.frames[0])
+
+    @property
+    def end(self) -> int:
+        return int(self.frames[-1])
+
+    @property
+    def mean_size(self) -> float:
+        return float(np.mean(np.maximum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])))
+
+
+@dataclass
+class _Open:
+    frames: list[int] = field(default_factory=list)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> list[_Open]:
+    """Greedy frame-by-frame association inside one shot ``[start, end]``."""
+    done: list[_Open] = []
+    active: list[_Open] = []
+    for frame in range(start, end + 1):
+        active, expired = [t for t in active if frame - t.frames[-1] <= MAX_GAP], \
+            [t for t in active if frame - t.frames[-1] > MAX_GAP]
+        done.extend(expired)
+        candidates = sorted(detections[frame], key=lambda d: -d.score)
+        taken: set[int] = set()
+        for detection in candidates:
+            box = (detection.x1, detection.y1, detection.x2, detection.y2)
+            scores = [(iou(t.boxes[-1], box), i) for i, t in enumerate(active) if i not in taken]
+            best = max(scores, default=(0.0, -1))
+            if best[0] > IOU_THRESHOLD:
+                track = active[best[1]]
+                taken.add(best[1])
+            else:
+                track = _Open()
+                active.append(track)
+                taken.add(len(active) - 1)
+            track.frames.append(frame)
+            track.boxes.append(box)
+    return done + active
+
+
+def _finish(track: _Open) -> FaceTrack:
+    frames = np.arange(track.frames[0], track.frames[-1] + 1)
+    known = np.asarray(track.boxes, dtype=np.float64)
+    boxes = np.stack([np.interp(frames, track.frames, known[:, i]) for i in range(4)], axis=1)
+    centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    centre_x, centre_y, size = (median_filter(v, size=SMOOTHING, mode="nearest") for v in (centre_x, centre_y, size))
+    half = size / 2
+    return FaceTrack(frames, np.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], axis=1))
+
+
+def build_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Sequence[int]],
+                 min_track: int = 100, min_face_size: float = 100.0) -> list[FaceTrack]:
+    """Tracks from per-frame detections (index = analysis frame), ordered by start frame."""
+    tracks = [_finish(t) for start, end in shots for t in _link(detections, start, end)]
+    kept = [t for t in tracks if len(t.frames) >= min_track and t.mean_size >= min_face_size]
+    return sorted(kept, key=lambda t: (t.start, t.boxes[0, 0]))

@@ -1,0 +1,94 @@
+"""Faces: bundled detector on the sample clip, the demo's tracker rules, the face-centred crop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from syncdesk.core import media
+from syncdesk.core.faces.crop import PAD_VALUE, crop_face
+from syncdesk.core.faces.detectors import Detection, HaarFaceDetector, WholeFrameDetector
+from syncdesk.core.faces.tracking import build_tracks, iou
+
+
+def test_bundled_detector_finds_the_face_in_the_sample_clip(example_avi):
+    detector = HaarFaceDetector()
+    found = [detector.detect(f.image) for f in media.iter_analysis_frames(example_avi) if f.index % 20 == 0]
+    assert sum(len(d) == 1 for d in found) >= 0.9 * len(found)
+    box = found[0][0]
+    assert 100 <= box.size <= 224 and 0 <= box.x1 < 112 < box.x2 <= 224
+
+
+def test_bundled_detector_finds_nothing_in_a_blank_frame():
+    assert HaarFaceDetector().detect(np.full((360, 640, 3), 128, np.uint8)) == []
+
+
+def test_whole_frame_detector_is_the_frame():
+    assert WholeFrameDetector().detect(np.zeros((90, 160, 3), np.uint8)) == [Detection(0, 0, 160, 90)]
+
+
+def box(x: float, y: float, side: float = 120) -> Detection:
+    return Detection(x, y, x + side, y + side)
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_two_faces_side_by_side_make_two_tracks_with_their_boxes():
+    detections = [[box(50 + f * 0.5, 100), box(600, 100)] for f in range(150)]
+    tracks = build_tracks(detections, [[0, 149]])
+    assert len(tracks) == 2
+    left, right = tracks
+    assert (left.start, left.end, right.start, right.end) == (0, 149, 0, 149)
+    assert left.boxes[75, 0] == pytest.approx(50 + 75 * 0.5, abs=1)
+    assert right.boxes[:, 0] == pytest.approx(600)
+
+
+def test_gaps_are_interpolated_and_a_cut_splits_the_track():
+    detections = [[box(100 + f, 100)] if f % 7 else [] for f in range(250)]  # every 7th frame missed
+    tracks = build_tracks(detections, [[0, 119], [120, 249]])
+    assert [(t.start, t.end) for t in tracks] == [(1, 118), (120, 249)]  # never across the cut (119 missed)
+    assert np.all(np.diff(tracks[0].frames) == 1)
+    assert tracks[0].boxes[6, 0] == pytest.approx(107, abs=1)  # frame 7 (missed) interpolated
+
+
+def test_a_face_gone_longer_than_25_frames_starts_a_new_track():
+    detections = [[box(100, 100)] if not 100 <= f < 130 else [] for f in range(260)]
+    tracks = build_tracks(detections, [[0, 259]])
+    assert [(t.start, t.end) for t in tracks] == [(0, 99), (130, 259)]
+
+
+def test_short_or_small_faces_are_dropped():
+    short = [[box(100, 100)] if f < 60 else [] for f in range(200)]
+    assert build_tracks(short, [[0, 199]]) == []
+    small = [[box(100, 100, side=40)] for _ in range(200)]
+    assert build_tracks(small, [[0, 199]]) == []
+    assert len(build_tracks(small, [[0, 199]], min_face_size=30)) == 1
+
+
+def test_smoothing_removes_a_one_frame_jump():
+    detections = [[box(100, 100)] for _ in range(120)]
+    detections[60] = [box(130, 100)]  # IoU still > 0.5: same track, a jittery box
+    [track] = build_tracks(detections, [[0, 119]])
+    assert track.boxes[60, 0] == pytest.approx(100)
+
+
+def test_crop_is_face_centred_with_room_for_the_mouth():
+    image = np.zeros((400, 600, 3), np.uint8)
+    image[200, 300] = 255  # the face box centre
+    crop = crop_face(image, (250, 150, 350, 250))  # s = 50: rows 150..290, columns 230..370
+    assert crop.shape == (224, 224, 3)
+    y, x = np.unravel_index(np.argmax(crop[:, :, 0]), crop.shape[:2])
+    assert x == pytest.approx(112, abs=2)  # centred across
+    assert y == pytest.approx(224 * 50 / 140, abs=2)  # above the middle: the mouth gets the room below
+
+
+def test_crop_pads_with_grey_outside_the_frame():
+    image = np.full((200, 200, 3), 10, np.uint8)
+    crop = crop_face(image, (-40, -40, 60, 60))  # the box hangs over the top-left corner
+    assert crop[0, 0].tolist() == [PAD_VALUE] * 3
+    assert crop[-1, -1].tolist() == [10] * 3
+    assert crop_face(image, (1000, 1000, 1100, 1100))[100, 100].tolist() == [PAD_VALUE] * 3
