@@ -25,10 +25,8 @@ from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
 from .sync.loading import load_syncnet, resolve_device
-from .sync.model import WINDOW_FRAMES
+from .sync.model import INPUT_SIZE, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
-
-CROP_SIZE = 224
 
 limit_malloc_arenas()  # before torch's worker threads and our reader thread first allocate
 
@@ -47,11 +45,11 @@ class _Timer:
 
 
 def _whole_frame_crop(image: np.ndarray) -> np.ndarray:
-    if image.shape[:2] == (CROP_SIZE, CROP_SIZE):
+    if image.shape[:2] == (INPUT_SIZE, INPUT_SIZE):
         return image
     import cv2  # only here: its import costs start-up time that a 224x224 clip does not need
 
-    return cv2.resize(image, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
 
 
 def _validate(options: AnalysisOptions) -> None:

@@ -75,6 +75,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from .cancel import CancelToken
 from .errors import MediaError, SyncdeskError
+from .media import ffmpeg_reason, open_input
 from .progress import ProgressCallback, report
 
 #: output container (libavformat muxer name) by file-name suffix
@@ -196,13 +197,6 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise ExportError(f"{dst} already exists: pass --overwrite to replace it")
 
 
-def _open_input(src: Path) -> av.container.InputContainer:
-    try:
-        return av.open(str(src), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot read {src.name}: not a video file, or it is corrupt ({_reason(exc)})") from None
-
-
 def _family(names: Iterable[str]) -> tuple[str, ...]:
     names = set(names)
     return next((family for family in FAMILIES if names & set(family)), tuple(sorted(names)))
@@ -219,7 +213,7 @@ def preflight(src: os.PathLike | str, dst: os.PathLike | str, *, overwrite: bool
     fmt = output_format(dst)
     if lossless and fmt not in LOSSLESS_FORMATS:
         raise ExportError(f"--lossless needs an .mp4 or .mov output (it uses an edit list); {dst.name} is not one")
-    with _open_input(src) as inp:
+    with open_input(src) as inp:
         if not inp.streams.video:
             raise MediaError(f"{src.name} has no video stream")
         if not inp.streams.audio:
@@ -253,10 +247,6 @@ def _remove(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
 
 
 # --- audio shifting ----------------------------------------------------------------------------
@@ -556,7 +546,7 @@ class _Written:
 
 def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, all_audio: bool,
            progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> _Written:
-    with _open_input(src) as inp:
+    with open_input(src) as inp:
         targets = [s.index for s in inp.streams.audio]
         if not inp.streams.video or not targets:
             raise MediaError(f"{src.name} needs a video and an audio stream")
@@ -637,7 +627,7 @@ def verify(path: Path, fmt: str, expected: list[tuple[str, Optional[str]]], dura
                     raise ExportError(f"the written file's video is {stream.codec_context.name}, not {codec}")
             written = _duration_s(check)
     except av.error.FFmpegError as exc:
-        raise ExportError(f"the written file does not read back ({_reason(exc)})") from None
+        raise ExportError(f"the written file does not read back ({ffmpeg_reason(exc)})") from None
     if duration_s > 0 and abs(written - duration_s) > tolerance_s:
         raise ExportError(f"the written file lasts {written:.3f} s instead of {duration_s:.3f} s")
 
@@ -668,7 +658,7 @@ def shift_audio(
         try:
             done = _write(src, part, fmt, offset_ms, lossless, all_audio, progress, cancel)
         except av.error.FFmpegError as exc:
-            raise ExportError(f"writing {dst.name} failed: {_reason(exc)}") from None
+            raise ExportError(f"writing {dst.name} failed: {ffmpeg_reason(exc)}") from None
         except OSError as exc:
             raise ExportError(f"writing {dst.name} failed: {exc.strerror or exc}") from None
         if cancel is not None:

@@ -65,7 +65,8 @@ class AnalysisFrame:
     image: np.ndarray  # H x W x 3 uint8, BGR
 
 
-def _open(path: os.PathLike | str) -> av.container.InputContainer:
+def open_input(path: os.PathLike | str) -> av.container.InputContainer:
+    """Open for reading; a missing file, a folder or an unreadable file is a :class:`MediaError`."""
     path = Path(path)
     if not path.exists():
         raise MediaError(f"no such file: {path}")
@@ -74,10 +75,11 @@ def _open(path: os.PathLike | str) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot read {path.name}: not a video file, or it is corrupt ({_reason(exc)})") from None
+        raise MediaError(f"cannot read {path.name}: not a video file, or it is corrupt ({ffmpeg_reason(exc)})") from None
 
 
-def _reason(exc: av.error.FFmpegError) -> str:
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's own words for an error (its strerror), for the end of a one-line message."""
     return getattr(exc, "strerror", None) or str(exc)
 
 
@@ -89,7 +91,7 @@ def _seconds(value: Optional[int], time_base: Optional[Fraction]) -> Optional[fl
 
 def probe(path: os.PathLike | str) -> MediaInfo:
     """Read the headers. Raises :class:`MediaError` for anything that is not a video."""
-    with _open(path) as container:
+    with open_input(path) as container:
         if not container.streams.video:
             raise MediaError(f"{Path(path).name} has no video stream")
         video = container.streams.video[0]
@@ -130,14 +132,14 @@ def _frame_time(frame: av.VideoFrame) -> Optional[Fraction]:
 
 def first_video_time(path: os.PathLike | str) -> Fraction:
     """Presentation time of the first decodable video frame: analysis time zero."""
-    with _open(path) as container:
+    with open_input(path) as container:
         stream = container.streams.video[0]
         try:
             for frame in container.decode(stream):
                 time = _frame_time(frame)
                 return time if time is not None else Fraction(0)
         except av.error.FFmpegError as exc:
-            raise MediaError(f"cannot decode the video of {Path(path).name} ({_reason(exc)})") from None
+            raise MediaError(f"cannot decode the video of {Path(path).name} ({ffmpeg_reason(exc)})") from None
     raise MediaError(f"{Path(path).name}: the video stream has no decodable frame")
 
 
@@ -153,7 +155,7 @@ def iter_analysis_frames(
     selects it, so 50/60 fps sources cost little more than 25 fps ones.
     """
     name = Path(path).name
-    with _open(path) as container:
+    with open_input(path) as container:
         if not container.streams.video:
             raise MediaError(f"{name} has no video stream")
         stream = container.streams.video[0]
@@ -196,7 +198,7 @@ def iter_analysis_frames(
                 decoded += 1
         except av.error.FFmpegError as exc:
             raise MediaError(
-                f"decoding {name} failed after {decoded} frames: the file is corrupt or truncated ({_reason(exc)})"
+                f"decoding {name} failed after {decoded} frames: the file is corrupt or truncated ({ffmpeg_reason(exc)})"
             ) from None
         if prev is None:
             raise MediaError(f"{name}: the video stream has no decodable frame")
@@ -217,7 +219,7 @@ def read_audio(
     keeps its sync with the video.
     """
     name = Path(path).name
-    with _open(path) as container:
+    with open_input(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{name} has no audio stream: there is nothing to sync")
         stream = container.streams.audio[0]
@@ -251,7 +253,7 @@ def read_audio(
             for chunk in resampler.resample(None):
                 place(chunk)
         except av.error.FFmpegError as exc:
-            raise MediaError(f"decoding the audio of {name} failed: the file is corrupt or truncated ({_reason(exc)})") from None
+            raise MediaError(f"decoding the audio of {name} failed: the file is corrupt or truncated ({ffmpeg_reason(exc)})") from None
     if not pieces:
         raise MediaError(f"{name}: the audio stream has no decodable sound")
     return np.concatenate(pieces)

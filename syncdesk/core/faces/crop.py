@@ -7,13 +7,14 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..sync.model import INPUT_SIZE
+
 CROP_SCALE = 0.40
 PAD_VALUE = 110
-CROP_SIZE = 224
 
 
 def crop_face(image: np.ndarray, box: Sequence[float], crop_scale: float = CROP_SCALE,
-              size: int = CROP_SIZE) -> np.ndarray:
+              size: int = INPUT_SIZE) -> np.ndarray:
     """``size`` x ``size`` BGR crop: half-size ``s = max(w, h) / 2``; rows ``cy - s`` to
     ``cy + s(1 + 2 crop_scale)``, columns ``cx +- s(1 + crop_scale)`` (more room below the eyes,
     for the mouth); outside the frame the picture is padded with grey 110."""

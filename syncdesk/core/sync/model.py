@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 EMBEDDING_DIM = 1024
+#: side of the square BGR face crop the video tower takes
+INPUT_SIZE = 224
 #: frames per video window; the first video convolution spans exactly this many frames
 WINDOW_FRAMES = 5
 #: MFCC columns per audio window (0.2 s at 100 columns/s)
