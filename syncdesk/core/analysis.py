@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from contextlib import contextmanager
@@ -52,6 +53,13 @@ def _whole_frame_crop(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
 
 
+@functools.lru_cache(maxsize=2)
+def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The model and its weights' sha256, loaded once per process (batch workers and the GUI
+    analyse many files); a replaced weights file (new mtime or size) is loaded afresh."""
+    return load_syncnet(weights_path, device), sha256_file(weights_path)
+
+
 def _validate(options: AnalysisOptions) -> None:
     if options.detector not in DETECTORS:
         raise SyncdeskError(f"unknown detector {options.detector!r}: available: {', '.join(DETECTORS)}")
@@ -90,8 +98,8 @@ def analyze(
     weights_path = locate("syncnet", options.weights)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
-        model = load_syncnet(weights_path, device)
-        weights_sha = sha256_file(weights_path)
+        stat = weights_path.stat()
+        model, weights_sha = _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device)
 
     with timer.stage("audio"):
         report(progress, "audio", 0.0)

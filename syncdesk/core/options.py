@@ -27,6 +27,18 @@ class AnalysisOptions:
     save_dists: bool = False
     fast_stride: int = FAST_STRIDE
 
+    def fingerprint(self) -> dict[str, object]:
+        """The settings that change an analysis's result (a cache or queue key, with the file and
+        the weights' identity): not the device, which changes only its speed."""
+        return {
+            "detector": self.detector,
+            "vshift": self.vshift,
+            "min_track": self.min_track,
+            "min_face_size": self.min_face_size,
+            "mode": "exact" if self.exact else f"fast/{self.fast_stride}",
+            "save_dists": self.save_dists,
+        }
+
     @property
     def stride(self) -> int:
         return 1 if self.exact else self.fast_stride

@@ -1,0 +1,1 @@
+"""The desktop app (PySide6 + pyqtgraph): views that display an Analysis and workers that call core."""
