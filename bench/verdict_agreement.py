@@ -61,8 +61,8 @@ def synthetic_clips(folder: Path, count: int, seed: int) -> list[tuple[Path, int
 
 
 def compare(path: Path, weights: Path, strides: list[int]) -> tuple[int, float, dict[int, int]]:
-    exact = analyze(path, AnalysisOptions(weights=weights, exact=True))
-    fast = {stride: analyze(path, AnalysisOptions(weights=weights, fast_stride=stride)).offset_frames
+    exact = analyze(path, AnalysisOptions(detector="whole-frame", weights=weights, exact=True))
+    fast = {stride: analyze(path, AnalysisOptions(detector="whole-frame", weights=weights, fast_stride=stride)).offset_frames
             for stride in strides}
     return exact.offset_frames, exact.confidence, fast
 

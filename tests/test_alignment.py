@@ -18,7 +18,7 @@ from .oracle import make_flash_clip
 
 def analyse(clip: Path, weights: Path, *extra: str) -> dict:
     out = clip.with_suffix(".json")
-    assert main(["analyze", str(clip), "--weights", str(weights), "--json", str(out), "--quiet", *extra]) == 0
+    assert main(["analyze", str(clip), "--detector", "whole-frame", "--weights", str(weights), "--json", str(out), "--quiet", *extra]) == 0
     return json.loads(out.read_text())
 
 

@@ -14,11 +14,11 @@ from .oracle import make_flash_clip
 def test_progress_reports_each_stage_in_order_and_reaches_the_end(tmp_path, oracle_weights):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=3.0)
     seen: list[tuple[str, float]] = []
-    analyze(clip, AnalysisOptions(weights=oracle_weights), progress=lambda stage, f: seen.append((stage, f)))
+    analyze(clip, AnalysisOptions(detector="whole-frame", weights=oracle_weights), progress=lambda stage, f: seen.append((stage, f)))
     stages = [stage for stage, _ in seen]
-    assert stages.index("audio") < stages.index("video")
-    assert ("video", 1.0) in seen
-    video = [f for stage, f in seen if stage == "video"]
+    assert stages.index("audio") < stages.index("embeddings")
+    assert ("embeddings", 1.0) in seen
+    video = [f for stage, f in seen if stage == "embeddings"]
     assert video == sorted(video) and all(0.0 <= f <= 1.0 for f in video)
 
 
@@ -28,11 +28,11 @@ def test_cancelling_during_the_video_stops_the_analysis(tmp_path, oracle_weights
     seen: list[float] = []
 
     def progress(stage: str, fraction: float) -> None:
-        if stage == "video":
+        if stage == "embeddings":
             seen.append(fraction)
             if fraction > 0.1:
                 token.cancel()
 
     with pytest.raises(Cancelled):
-        analyze(clip, AnalysisOptions(weights=oracle_weights), progress=progress, cancel=token)
+        analyze(clip, AnalysisOptions(detector="whole-frame", weights=oracle_weights), progress=progress, cancel=token)
     assert max(seen) < 0.5  # stopped soon after the request, not at the end

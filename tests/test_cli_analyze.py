@@ -44,14 +44,14 @@ def test_example_document_has_one_track_over_all_frames(tmp_path, example_avi, r
     assert doc["confidence"] == pytest.approx(np.median(mean) - mean.min(), abs=0.01)
     assert len(doc["active_speaker"]) == 317
     assert doc["shots"] == [[0, 316]]
-    assert set(doc["timings"]) >= {"audio", "video", "scoring", "total"}
+    assert set(doc["timings"]) >= {"audio", "embeddings", "scoring", "total"}
     printed = capsys.readouterr().out
     assert "AV offset" in printed and "confidence" in printed and "verdict" in printed
 
 
 def test_summary_says_the_direction_in_words(tmp_path, oracle_weights, capsys):
     clip = make_flash_clip(tmp_path / "early.avi", audio_lead_s=0.12)
-    assert main(["analyze", str(clip), "--weights", str(oracle_weights), "--quiet"]) == 0
+    assert main(["analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "audio leads video by" in printed
     assert "+3 frames" in printed and "delay the audio" in printed
@@ -62,7 +62,7 @@ def test_names_with_spaces_quotes_and_accents(tmp_path, oracle_weights):
     folder.mkdir()
     clip = make_flash_clip(folder / "it's a \"take\" ü.avi", seconds=3.0)
     out = folder / "résultat \"1\".json"
-    result = run_cli("analyze", str(clip), "--weights", str(oracle_weights), "--json", str(out))
+    result = run_cli("analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights), "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["offset_frames"] == 0
 
@@ -98,7 +98,7 @@ BAD_INPUTS = {
 def test_bad_input_is_one_clear_line_and_exit_1(tmp_path, oracle_weights, case):
     make, message = BAD_INPUTS[case]
     target = make(tmp_path)
-    result = run_cli("analyze", str(target), "--weights", str(oracle_weights))
+    result = run_cli("analyze", str(target), "--detector", "whole-frame", "--weights", str(oracle_weights))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert message in result.stderr
@@ -110,7 +110,7 @@ def test_bad_weights_file(tmp_path):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
     weights = tmp_path / "syncnet.model"
     weights.write_bytes(b"\x00garbage" * 100)
-    result = run_cli("analyze", str(clip), "--weights", str(weights))
+    result = run_cli("analyze", str(clip), "--detector", "whole-frame", "--weights", str(weights))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "not a PyTorch weights file" in result.stderr
 
@@ -132,7 +132,7 @@ def test_bad_usage_is_exit_2():
 def test_a_reader_that_leaves_early_is_not_an_error(tmp_path, oracle_weights):
     """`syncdesk analyze clip | head -1`: no BrokenPipeError traceback."""
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
-    process = subprocess.Popen([sys.executable, "-m", "syncdesk", "analyze", str(clip), "--weights", str(oracle_weights)],
+    process = subprocess.Popen([sys.executable, "-m", "syncdesk", "analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()  # the reader is gone before anything is printed
     stderr = process.stderr.read()

@@ -28,7 +28,7 @@ def sha256(path: Path) -> str:
 
 def analysed(path: Path, weights: Path, tmp_path: Path, *extra: str) -> dict:
     doc = tmp_path / f"{path.stem}.json"
-    assert main(["analyze", str(path), "--weights", str(weights), "--json", str(doc), "--quiet", *extra]) == 0
+    assert main(["analyze", str(path), "--detector", "whole-frame", "--weights", str(weights), "--json", str(doc), "--quiet", *extra]) == 0
     return json.loads(doc.read_text(encoding="utf-8"))
 
 
@@ -68,7 +68,7 @@ def test_auto_round_trip_with_the_oracle_weights(early, oracle_weights, tmp_path
     before = sha256(early)
     assert analysed(early, oracle_weights, tmp_path)["offset_frames"] == 3
     out = tmp_path / "fixed.mp4"
-    assert main(["fix", str(early), "-o", str(out), "--auto", "--force", "--weights", str(oracle_weights),
+    assert main(["fix", str(early), "-o", str(out), "--auto", "--force", "--detector", "whole-frame", "--weights", str(oracle_weights),
                  "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "analysis: audio leads video by" in printed and "(+3 frames" in printed
@@ -81,11 +81,11 @@ def test_auto_round_trip_with_the_oracle_weights(early, oracle_weights, tmp_path
 
 def test_auto_refuses_a_low_confidence_verdict_unless_forced(weak, oracle_weights, tmp_path, capsys):
     out = tmp_path / "out.avi"
-    assert main(["fix", str(weak), "-o", str(out), "--auto", "--weights", str(oracle_weights), "--quiet"]) == 1
+    assert main(["fix", str(weak), "-o", str(out), "--auto", "--detector", "whole-frame", "--weights", str(oracle_weights), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "below 4" in err[0] and "medium" in err[0] and "--force" in err[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
-    assert main(["fix", str(weak), "-o", str(out), "--auto", "--force", "--weights", str(oracle_weights),
+    assert main(["fix", str(weak), "-o", str(out), "--auto", "--force", "--detector", "whole-frame", "--weights", str(oracle_weights),
                  "--quiet"]) == 0
     assert out.is_file()
 

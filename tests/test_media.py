@@ -90,7 +90,7 @@ def test_audio_is_16k_mono_int16_of_the_right_length(tmp_path, rate, channels):
 def test_audio_shorter_than_video_limits_the_windows(tmp_path, oracle_weights):
     clip = make_flash_clip(tmp_path / "short-audio.mkv", seconds=3.0, audio_seconds=2.0)
     assert len(media.read_audio(clip, Fraction(0))) == pytest.approx(32000, abs=64)
-    result = analyze(clip, AnalysisOptions(weights=oracle_weights, exact=True))
+    result = analyze(clip, AnalysisOptions(detector="whole-frame", weights=oracle_weights, exact=True))
     assert result.source.frames == 75
     assert result.tracks[0].windows == 50 - 5  # the demo's count: min(75 frames, 50 of audio) - 5
     assert result.offset_frames == 0

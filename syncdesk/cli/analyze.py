@@ -17,8 +17,9 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("analysis options")
     group.add_argument("--weights", type=Path, metavar="SYNCNET.model",
                        help="SyncNet state_dict file (default: the model manager's copy)")
-    group.add_argument("--detector", default="whole-frame", choices=DETECTORS,
-                       help="how faces are found; whole-frame treats each frame as one face crop")
+    group.add_argument("--detector", default="auto", choices=DETECTORS,
+                       help="how faces are found (default auto: s3fd when its weights are downloaded, else the "
+                            "bundled haar); whole-frame treats each frame as one face crop")
     group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                        help="compute device (auto: CUDA, else Apple MPS, else CPU)")
     group.add_argument("--vshift", type=int, default=15, metavar="FRAMES",
@@ -56,25 +57,38 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _clock(frame: int, fps: int) -> str:
+    seconds = frame / fps
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
 def summary(analysis: Analysis) -> str:
     name = Path(analysis.source.path).name
-    sign = "+" if analysis.offset_frames > 0 else ""
-    lines = [
-        f"{name}: {direction(analysis.offset_ms)}",
-        f"  AV offset   {sign}{analysis.offset_frames} frames ({analysis.offset_ms:+.0f} ms sub-frame estimate)",
-        f"  min dist    {analysis.min_dist:.3f}",
-        f"  confidence  {analysis.confidence:.3f}",
-        f"  verdict     {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}",
-    ]
-    frames = len(analysis.active_speaker)
+    fps = analysis.source.analysis_fps
+    lines = [f"{name}: {direction(analysis.offset_ms)}"]
+    if analysis.verdict_source == "no-confident-speaker":
+        lines[0] = f"{name}: no confident speaker: the offset is not measured"
+    else:
+        sign = "+" if analysis.offset_frames > 0 else ""
+        lines += [
+            f"  AV offset   {sign}{analysis.offset_frames} frames ({analysis.offset_ms:+.0f} ms sub-frame estimate)",
+            f"  min dist    {analysis.min_dist:.3f}",
+            f"  confidence  {analysis.confidence:.3f}",
+            f"  verdict     {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}",
+        ]
+        if analysis.verdict_source == "speaking-tracks":
+            used = ", ".join(str(t) for t in analysis.verdict_tracks)
+            lines.append(f"  from        speaking track{'s' if len(analysis.verdict_tracks) > 1 else ''} {used}")
     for track in analysis.tracks:
-        speaking = sum(1 for s in analysis.active_speaker if s == track.id)
+        frames = track.end_frame - track.start_frame + 1
         lines.append(
-            f"  track {track.id}    frames {track.start_frame}-{track.end_frame}, offset {track.offset_frames:+d}, "
-            f"confidence {track.confidence:.2f}, speaking {100 * speaking / max(frames, 1):.0f}% of frames"
+            f"  track {track.id:<4}  {_clock(track.start_frame, fps)}-{_clock(track.end_frame + 1, fps)}, "
+            f"offset {track.offset_frames:+d}, confidence {track.confidence:.2f}, "
+            f"speaking {100 * track.speaking_frames / max(frames, 1):.0f}% of its frames"
         )
     engine = analysis.engine
-    lines.append(f"  engine      {engine.mode} mode on {engine.device}, {analysis.timings.get('total', 0):.1f} s")
+    lines.append(f"  engine      {engine.detector} faces, {engine.mode} mode on {engine.device}, "
+                 f"{analysis.timings.get('total', 0):.1f} s")
     lines.extend(f"  note        {warning}" for warning in analysis.warnings)
     return "\n".join(lines)
 

@@ -17,16 +17,20 @@ from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
 from .memory import limit_malloc_arenas
-from .options import DETECTORS, AnalysisOptions
+from .faces.choose import create_detector, resolve_name
+from .faces.crop import crop_face
+from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
+from .faces.tracking import FaceTrack, keep_tracks
+from .options import AnalysisOptions
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
 from .shots import ShotDetector
-from .speaker import active_speaker
+from .speaker import active_speaker, clip_verdict
 from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
 from .sync.loading import load_syncnet, resolve_device
-from .sync.model import INPUT_SIZE, WINDOW_FRAMES
+from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
 
 limit_malloc_arenas()  # before torch's worker threads and our reader thread first allocate
@@ -61,10 +65,13 @@ def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.de
 
 
 def _validate(options: AnalysisOptions) -> None:
-    if options.detector not in DETECTORS:
-        raise SyncdeskError(f"unknown detector {options.detector!r}: available: {', '.join(DETECTORS)}")
+    resolve_name(options.detector)  # raises for an unknown name
     if not 1 <= options.vshift <= 100:
         raise SyncdeskError("--vshift must be between 1 and 100 frames")
+    if options.min_track < WINDOW_FRAMES + 1:
+        raise SyncdeskError(f"--min-track must be at least {WINDOW_FRAMES + 1} frames (one SyncNet window)")
+    if options.min_face_size < 1:
+        raise SyncdeskError("--min-face-size must be at least 1 px")
 
 
 def _silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:
@@ -76,6 +83,38 @@ def _silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: i
     lo = np.clip(window_index - vshift, 0, audio_windows)
     hi = np.clip(window_index + vshift + 1, 0, audio_windows)
     return (sounding[hi] - sounding[lo] > 0).astype(np.float64)
+
+
+class _Audio:
+    """The clip's 16 kHz PCM and MFCC; a track's slice is what the published demo gives a track."""
+
+    def __init__(self, pcm: np.ndarray) -> None:
+        self.pcm = pcm
+        self.mfcc = features.mfcc(pcm)
+        self.frames = len(pcm) // features.SAMPLES_PER_FRAME
+
+    def span(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """PCM, MFCC and number of audio windows of analysis frames ``start..end``."""
+        stop = min(end + 1, self.frames)
+        frames = max(0, stop - start)
+        pcm = self.pcm[start * features.SAMPLES_PER_FRAME : stop * features.SAMPLES_PER_FRAME]
+        mfcc = self.mfcc[:, start * MFCC_PER_FRAME : stop * MFCC_PER_FRAME]
+        return pcm, mfcc, max(0, frames - WINDOW_FRAMES)
+
+
+class _TrackScorer:
+    """One face track's crops in, its distance rows out (pass two)."""
+
+    def __init__(self, track_id: int, face: FaceTrack, audio: _Audio, model: torch.nn.Module,
+                 options: AnalysisOptions, device: torch.device) -> None:
+        self.id = track_id
+        self.face = face
+        self.pcm, mfcc, self.audio_windows = audio.span(face.start, face.end)
+        embeddings = AudioEmbeddings(model, mfcc, self.audio_windows, device)
+        self.scorer = WindowScorer(model, embeddings, options.vshift, options.stride, options.windows_per_batch, device)
+
+    def add(self, frame: media.AnalysisFrame) -> None:
+        self.scorer.add(crop_face(frame.image, self.face.boxes[frame.index - self.face.start]))
 
 
 def analyze(
@@ -96,88 +135,186 @@ def analyze(
         if not info.has_audio:
             raise SyncdeskError(f"{path.name} has no audio stream: there is nothing to sync")
     weights_path = locate("syncnet", options.weights)
+    detector_name = resolve_name(options.detector)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
         stat = weights_path.stat()
         model, weights_sha = _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device)
+        detector = create_detector(detector_name, options.device)
 
     with timer.stage("audio"):
         report(progress, "audio", 0.0)
         start = media.first_video_time(path)
-        pcm = media.read_audio(path, start, cancel=cancel)
-        mfcc = features.mfcc(pcm)
-        audio_frames = len(pcm) // features.SAMPLES_PER_FRAME
-        audio_windows = max(0, audio_frames - WINDOW_FRAMES)
+        audio = _Audio(media.read_audio(path, start, cancel=cancel))
         report(progress, "audio", 1.0)
 
-    expected_frames = max(1, round(info.duration_s * media.ANALYSIS_FPS))
-    with timer.stage("video"), torch.inference_mode():
-        audio = AudioEmbeddings(model, mfcc, audio_windows, device)
-        scorer = WindowScorer(model, audio, options.vshift, options.stride, options.windows_per_batch, device)
-        shots = ShotDetector()
-        for frame in prefetch(media.iter_analysis_frames(path, cancel=cancel)):
-            cancel.check()
-            shots.process(frame.image)
-            scorer.add(_whole_frame_crop(frame.image))
-            if frame.index % 25 == 0:
-                report(progress, "video", frame.index / expected_frames)
-        scorer.finish()
-        report(progress, "video", 1.0)
-    frames = scorer.frames_seen
-    media.check_complete(info, frames)
-    if scorer.windows < 1:
-        raise AnalysisError(
-            f"{path.name} is too short to analyse: {frames} frames of video and {audio_frames} of audio "
-            f"at 25 fps; at least {WINDOW_FRAMES + 1} of each (0.24 s) are needed"
-        )
+    expected = max(1, round(info.duration_s * media.ANALYSIS_FPS))
+    if detector_name == "whole-frame":
+        tracks, shots, frames = _whole_frame(path, model, audio, options, device, info, expected, timer,
+                                             progress, cancel)
+    else:
+        with timer.stage("faces"):
+            scan = scan_faces(prefetch(media.iter_analysis_frames(path, cancel=cancel)), detector, DETECT_EVERY,
+                              cancel, lambda i: _tick(progress, "faces", i, expected))
+            report(progress, "faces", 1.0)
+        media.check_complete(info, scan.frames)
+        faces = _usable_tracks(scan, options, path.name)
+        tracks, shots, frames = _face_tracks(path, faces, model, audio, options, device, timer, progress,
+                                             cancel), scan.shots, scan.frames
 
+    if all(t.windows_scored and t.silent_windows == t.windows_scored for t in tracks):
+        raise AnalysisError("the sound is silent throughout the clip: there is nothing to sync")
     with timer.stage("scoring"):
-        track, warnings = _score_track(scorer, pcm, audio_windows, options, info, frames)
+        speaker = active_speaker(tracks, frames)
+        for track in tracks:
+            track.speaking_frames = sum(1 for s in speaker if s == track.id)
+        if detector_name == "whole-frame":
+            verdict, source, used = tracks[0], "whole-frame", [tracks[0].id]
+        else:
+            verdict = clip_verdict(tracks, speaker, options.vshift)
+            source = "speaking-tracks" if verdict.tracks else "no-confident-speaker"
+            used = verdict.tracks
     timer.timings["total"] = round(sum(timer.timings.values()), 4)
 
+    warnings = [w for track in tracks for w in _track_warnings(track, len(tracks))]
+    if source == "no-confident-speaker":
+        warnings.append("no face is a confident speaker anywhere: the offset is not measured (confidence 0)")
     return Analysis(
         source=Source(str(path), info.size, info.duration_s, info.fps, frames, info.audio_rate or 0),
         engine=Engine(
             version=__version__,
             device=device.type,
-            detector=options.detector,
+            detector=detector_name,
             syncnet={"path": str(weights_path), "sha256": weights_sha},
             mode="exact" if options.exact else "fast",
             window_stride=options.stride,
             silence_weighting=not options.exact,
         ),
-        offset_frames=track.offset_frames,
-        offset_ms=track.offset_ms,
-        min_dist=track.min_dist,
-        confidence=track.confidence,
-        tracks=[track],
-        shots=shots.shots(),  # whole-frame: one track over all frames whatever the cuts
-        active_speaker=active_speaker([track], frames),
+        offset_frames=verdict.offset_frames,
+        offset_ms=verdict.offset_ms,
+        min_dist=verdict.min_dist,
+        confidence=verdict.confidence,
+        tracks=tracks,
+        shots=shots,
+        active_speaker=speaker,
         timings=timer.timings,
         warnings=warnings,
+        verdict_source=source,
+        verdict_tracks=list(used),
     )
 
 
-def _score_track(scorer: WindowScorer, pcm: np.ndarray, audio_windows: int, options: AnalysisOptions,
-                 info: media.MediaInfo, frames: int) -> tuple[Track, list[str]]:
+def _tick(progress: Optional[ProgressCallback], stage: str, index: int, expected: int) -> None:
+    if index % 25 == 0:
+        report(progress, stage, index / expected)
+
+
+def _whole_frame(path: Path, model: torch.nn.Module, audio: _Audio, options: AnalysisOptions,
+                 device: torch.device, info: media.MediaInfo, expected: int, timer: _Timer,
+                 progress: Optional[ProgressCallback], cancel: CancelToken) -> tuple[list[Track], list[list[int]], int]:
+    """Every frame is the face: one pass, one track over all frames, whatever the cuts."""
+    with timer.stage("embeddings"), torch.inference_mode():
+        pcm, mfcc, audio_windows = audio.span(0, audio.frames)
+        embeddings = AudioEmbeddings(model, mfcc, audio_windows, device)
+        scorer = WindowScorer(model, embeddings, options.vshift, options.stride, options.windows_per_batch, device)
+        shots = ShotDetector()
+        for frame in prefetch(media.iter_analysis_frames(path, cancel=cancel)):
+            cancel.check()
+            shots.process(frame.image)
+            scorer.add(_whole_frame_crop(frame.image))
+            _tick(progress, "embeddings", frame.index, expected)
+        scorer.finish()
+        report(progress, "embeddings", 1.0)
+    frames = scorer.frames_seen
+    media.check_complete(info, frames)
+    if scorer.windows < 1:
+        raise AnalysisError(
+            f"{path.name} is too short to analyse: {frames} frames of video and {audio.frames} of audio "
+            f"at 25 fps; at least {WINDOW_FRAMES + 1} of each (0.24 s) are needed"
+        )
+    boxes = [[f, 0.0, 0.0, float(info.width), float(info.height)] for f in range(frames)]
+    with timer.stage("scoring"):
+        track = _make_track(0, 0, frames - 1, boxes, scorer, pcm, audio_windows, options)
+    return [track], shots.shots(), frames
+
+
+def _usable_tracks(scan: FaceScan, options: AnalysisOptions, name: str) -> list[FaceTrack]:
+    """The tracks the length and size rules keep, or an error that says why there are none."""
+    kept = keep_tracks(scan.tracks, options.min_track, options.min_face_size)
+    if kept:
+        return kept
+    if not scan.tracks:
+        raise AnalysisError(
+            f"no face found in {name} ({scan.frames_checked} frames checked): try --detector whole-frame "
+            "if the clip is already a tight face crop"
+        )
+    long_enough = [t for t in scan.tracks if len(t.frames) >= options.min_track]
+    if not long_enough:
+        longest = max(len(t.frames) for t in scan.tracks)
+        raise AnalysisError(
+            f"faces found in {name}, but none stays on screen for --min-track {options.min_track} frames "
+            f"(longest {longest}): try --min-track {max(WINDOW_FRAMES + 1, longest)}, or --detector whole-frame"
+        )
+    largest = max(t.mean_size for t in long_enough)
+    raise AnalysisError(
+        f"faces found in {name}, but all are smaller than --min-face-size {options.min_face_size} px "
+        f"(largest {largest:.0f} px): try --min-face-size {max(1, int(largest))}, or --detector whole-frame"
+    )
+
+
+def _face_tracks(path: Path, faces: list[FaceTrack], model: torch.nn.Module, audio: _Audio,
+                 options: AnalysisOptions, device: torch.device, timer: _Timer,
+                 progress: Optional[ProgressCallback], cancel: CancelToken) -> list[Track]:
+    """Pass two: decode again, crop each track's face on the fly, one scorer per track."""
+    last = max(face.end for face in faces)
+    pending = sorted(enumerate(faces), key=lambda item: item[1].start)
+    running: list[_TrackScorer] = []
+    tracks: list[Track] = []
+    with timer.stage("embeddings"), torch.inference_mode():
+        for frame in prefetch(media.iter_analysis_frames(path, cancel=cancel)):
+            cancel.check()
+            while pending and pending[0][1].start == frame.index:
+                track_id, face = pending.pop(0)
+                running.append(_TrackScorer(track_id, face, audio, model, options, device))
+            for run in running:
+                run.add(frame)
+            for run in [r for r in running if r.face.end == frame.index]:
+                running.remove(run)
+                tracks.append(_finish_face(run, options))
+            _tick(progress, "embeddings", frame.index, last + 1)
+            if frame.index >= last:
+                break
+        report(progress, "embeddings", 1.0)
+    return sorted(tracks, key=lambda t: t.id)
+
+
+def _finish_face(run: _TrackScorer, options: AnalysisOptions) -> Track:
+    run.scorer.finish()
+    boxes = [[int(f), *(round(float(v), 1) for v in box)] for f, box in zip(run.face.frames, run.face.boxes,
+                                                                             strict=True)]
+    return _make_track(run.id, run.face.start, run.face.end, boxes, run.scorer, run.pcm, run.audio_windows, options)
+
+
+def _make_track(track_id: int, start: int, end: int, boxes: list[list[float]], scorer: WindowScorer,
+                pcm: np.ndarray, audio_windows: int, options: AnalysisOptions) -> Track:
+    """Score one track's distance rows (the published maths; silent windows left out in fast mode)."""
+    if scorer.windows < 1:  # the audio ends before the track's first window
+        return Track(track_id, start, end, boxes, 0, 0.0, 0.0, 0.0, [], windows=0)
     dists = scorer.distances()
     index = scorer.window_index
-    warnings: list[str] = []
     weights = None
     silent = 0
     if not options.exact:
         weights = _silence_weights(pcm, index, audio_windows, options.vshift)
         silent = int(np.sum(weights == 0))
-        if silent == len(weights):
-            raise AnalysisError("the sound is silent throughout the clip: there is nothing to sync")
+    if silent == len(index):  # nothing to hear: no evidence either way
+        return Track(track_id, start, end, boxes, 0, 0.0, 0.0, 0.0, [0.0] * scorer.windows, windows=scorer.windows,
+                     windows_scored=len(index), silent_windows=silent)
     result = scoring.score(dists, options.vshift, index, scorer.windows, weights)
-    if silent:
-        warnings.append(f"{silent} of {len(index)} scored windows were silent and left out of the verdict")
-    boxes = [[f, 0.0, 0.0, float(info.width), float(info.height)] for f in range(frames)]
-    track = Track(
-        id=0,
-        start_frame=0,
-        end_frame=frames - 1,
+    return Track(
+        id=track_id,
+        start_frame=start,
+        end_frame=end,
         boxes=boxes,
         offset_frames=result.offset_frames,
         offset_ms=round(result.offset_ms, 3),
@@ -188,5 +325,15 @@ def _score_track(scorer: WindowScorer, pcm: np.ndarray, audio_windows: int, opti
         windows=scorer.windows,
         windows_scored=len(index),
         silent_windows=silent,
+        mean_dists=[round(float(d), 5) for d in result.mean_dists],
     )
-    return track, warnings
+
+
+def _track_warnings(track: Track, tracks: int) -> list[str]:
+    name = "the clip" if tracks == 1 else f"track {track.id}"
+    if track.windows_scored and track.silent_windows == track.windows_scored:
+        return [f"the sound is silent throughout {name}: there is nothing to sync"]
+    if track.silent_windows:
+        return [f"{track.silent_windows} of {track.windows_scored} scored windows of {name} were silent "
+                "and left out of the verdict"]
+    return []

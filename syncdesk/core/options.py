@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-DETECTORS = ("whole-frame",)
+#: ``auto``: S3FD when its weights are downloaded, else the bundled ``haar``; ``whole-frame``:
+#: every frame is one face crop (clips that are already tight crops)
+DETECTORS = ("auto", "s3fd", "haar", "whole-frame")
 #: fast mode scores every 5th window: each frame is seen by exactly one scored window
 FAST_STRIDE = 5
 #: frames of float video per batch stay near this, whatever the stride (memory)
@@ -18,7 +20,7 @@ class AnalysisOptions:
     """What ``analyze`` and the other commands share ("analysis options" in contract.md)."""
 
     weights: Optional[Path] = None
-    detector: str = "whole-frame"
+    detector: str = "auto"
     device: str = "auto"
     vshift: int = 15
     min_track: int = 100

@@ -51,6 +51,8 @@ class Track:
     windows: int = 0
     windows_scored: int = 0
     silent_windows: int = 0
+    speaking_frames: int = 0  # frames where this track is the active speaker
+    mean_dists: list[float] = field(default_factory=list)  # D(k), k = -vshift..vshift: the track's evidence
 
 
 @dataclass
@@ -66,6 +68,9 @@ class Analysis:
     active_speaker: list[Optional[int]]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    #: where the clip's verdict comes from: "speaking-tracks", "whole-frame" or "no-confident-speaker"
+    verdict_source: str = "whole-frame"
+    verdict_tracks: list[int] = field(default_factory=list)  # the tracks it combines
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,8 +5,10 @@ and value between consecutive downscaled frames, a cut at or above 27 (0..255 sc
 least 15 frames long. PySceneDetect itself is not a dependency: it requires ``opencv-python``,
 which pip installs beside our ``opencv-python-headless`` into the same ``cv2`` folder, resolving
 to OpenCV 5 (no Haar cascades, GUI build). One addition: a cut must also change the picture's
-structure (the normalised grey thumbnails decorrelate), so a flash, a fade or a face lit up by
-a lamp is not taken for a cut.
+structure: both the normalised grey thumbnails and their gradient magnitudes decorrelate. So a
+flash, a fade or a face lit up by a lamp (grey structure kept) is not a cut, nor are two faces
+lit differently from one frame to the next (one darker, one brighter: the grey structure flips
+but the edges stay where they were).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ STRUCTURE_CORRELATION = 0.6
 THUMB_WIDTH = 96
 
 
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit norm; all zeros for a flat picture."""
+    values = values - values.mean()
+    norm = float(np.linalg.norm(values))
+    return values / norm if norm > 1e-3 * values.size**0.5 else np.zeros_like(values)
+
+
 class ShotDetector:
     """Feed every analysis frame in order with :meth:`process`; read :meth:`shots` at the end."""
 
@@ -36,14 +45,14 @@ class ShotDetector:
 
     @staticmethod
     def _features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The HSV thumbnail and two unit-norm structure vectors (grey levels, gradient magnitude)."""
         height, width = image.shape[:2]
         size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.int16)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32).ravel()
-        grey -= grey.mean()
-        norm = float(np.linalg.norm(grey))
-        return hsv, (grey / norm if norm > 1e-3 * grey.size**0.5 else np.zeros_like(grey))
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        edges = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+        return hsv, np.stack([_unit(grey.ravel()), _unit(edges.ravel())])
 
     def content_score(self, hsv: np.ndarray, previous: np.ndarray) -> float:
         """Mean over H, S and V of the mean absolute per-pixel change."""
@@ -54,8 +63,8 @@ class ShotDetector:
         hsv, structure = self._features(image)
         if self._previous is not None:
             previous_hsv, previous_structure = self._previous
-            flat = not structure.any() or not previous_structure.any()
-            correlation = 1.0 if flat else float(structure @ previous_structure)
+            flat = not structure[0].any() or not previous_structure[0].any()
+            correlation = 1.0 if flat else float(np.max(np.sum(structure * previous_structure, axis=1)))
             last_cut = self.cuts[-1] if self.cuts else 0
             if (self.content_score(hsv, previous_hsv) >= self.threshold
                     and correlation < STRUCTURE_CORRELATION

@@ -79,8 +79,9 @@ def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> li
     return done + active
 
 
-def _finish(track: _Open) -> FaceTrack:
-    frames = np.arange(track.frames[0], track.frames[-1] + 1)
+def _finish(track: _Open, last: int) -> FaceTrack:
+    """Interpolate over gaps and hold the last box up to ``last``, then smooth."""
+    frames = np.arange(track.frames[0], max(last, track.frames[-1]) + 1)
     known = np.asarray(track.boxes, dtype=np.float64)
     boxes = np.stack([np.interp(frames, track.frames, known[:, i]) for i in range(4)], axis=1)
     centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
@@ -90,9 +91,22 @@ def _finish(track: _Open) -> FaceTrack:
     return FaceTrack(frames, np.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], axis=1))
 
 
+def link_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Sequence[int]],
+                hold: int = 0) -> list[FaceTrack]:
+    """Every track, before the length and size rules, ordered by start frame then left edge.
+
+    ``hold``: when faces are detected only every ``hold + 1`` frames, a track's last box stands
+    for the frames up to the next detection (within its shot).
+    """
+    tracks = [_finish(t, min(t.frames[-1] + hold, end)) for start, end in shots for t in _link(detections, start, end)]
+    return sorted(tracks, key=lambda t: (t.start, t.boxes[0, 0]))
+
+
+def keep_tracks(tracks: Sequence[FaceTrack], min_track: int = 100, min_face_size: float = 100.0) -> list[FaceTrack]:
+    return [t for t in tracks if len(t.frames) >= min_track and t.mean_size >= min_face_size]
+
+
 def build_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Sequence[int]],
-                 min_track: int = 100, min_face_size: float = 100.0) -> list[FaceTrack]:
+                 min_track: int = 100, min_face_size: float = 100.0, hold: int = 0) -> list[FaceTrack]:
     """Tracks from per-frame detections (index = analysis frame), ordered by start frame."""
-    tracks = [_finish(t) for start, end in shots for t in _link(detections, start, end)]
-    kept = [t for t in tracks if len(t.frames) >= min_track and t.mean_size >= min_face_size]
-    return sorted(kept, key=lambda t: (t.start, t.boxes[0, 0]))
+    return keep_tracks(link_tracks(detections, shots, hold), min_track, min_face_size)

@@ -1,0 +1,34 @@
+"""Pick a face detector by name: ``auto`` is S3FD when its published weights are present, else
+the bundled Haar cascade (nothing to download)."""
+
+from __future__ import annotations
+
+from ..errors import SyncdeskError, WeightsError
+from ..options import DETECTORS
+from ..sync.weights import locate
+from .detectors import FaceDetector, HaarFaceDetector, WholeFrameDetector
+
+
+def resolve_name(name: str) -> str:
+    """The detector ``name`` stands for (``auto`` resolved)."""
+    if name not in DETECTORS:
+        raise SyncdeskError(f"unknown detector {name!r}: available: {', '.join(DETECTORS)}")
+    if name != "auto":
+        return name
+    try:
+        locate("s3fd")
+    except WeightsError:
+        return "haar"
+    return "s3fd"
+
+
+def create_detector(name: str, device: str = "auto") -> FaceDetector:
+    resolved = resolve_name(name)
+    if resolved == "whole-frame":
+        return WholeFrameDetector()
+    if resolved == "haar":
+        return HaarFaceDetector()
+    weights = locate("s3fd")  # a clear "how to get it" error before anything loads
+    from .s3fd import S3FDDetector  # torch network: only when asked for
+
+    return S3FDDetector(weights, device=device)
