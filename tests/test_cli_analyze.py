@@ -143,3 +143,14 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path, oracle_weights):
 def test_help_and_version_do_not_load_torch():
     code = "import sys; from syncdesk.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_an_existing_json_is_kept_unless_overwrite(tmp_path, oracle_weights, capsys):
+    clip = make_flash_clip(tmp_path / "clip.mp4", seconds=2)
+    out = tmp_path / "mine.json"
+    out.write_text("my notes")
+    args = ["analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights), "--json", str(out),
+            "--quiet"]
+    assert main(args) == 1 and out.read_text() == "my notes"
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0 and json.loads(out.read_text())["schema"] == "syncdesk.analysis/1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from syncdesk.cli import main
@@ -128,3 +129,35 @@ def test_s3fd_without_its_weights_says_how_to_get_them(tmp_path, oracle_weights,
     clip = make_flash_clip(tmp_path / "clip.mp4", seconds=1, size=64)
     assert main(["analyze", str(clip), "--weights", str(oracle_weights), "--detector", "s3fd", "--quiet"]) == 1
     assert "syncdesk models download" in capsys.readouterr().err
+
+
+def test_annotate_writes_a_review_video_with_the_tracks_drawn(left_speaks, oracle_weights, tmp_path):
+    import av
+
+    from syncdesk.core.palette import track_bgr
+
+    review = tmp_path / "review of 'two'.mp4"
+    assert main(["analyze", str(left_speaks), "--weights", str(oracle_weights), "--detector", "haar",
+                 "--annotate", str(review), "--quiet"]) == 0
+    with av.open(str(review)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        assert abs(float(container.duration / av.time_base) - 10.0) < 0.1
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) == 250
+    doc = analyze(left_speaks, haar(oracle_weights))
+    frame = frames[100].astype(int)
+    for track, width in ((doc.tracks[0], 5), (doc.tracks[1], 2)):  # the speaker's box is drawn thicker
+        _, x1, y1, x2, y2 = (round(v) for v in track.boxes[100])
+        edge = frame[(y1 + y2) // 2, x1 - 1 : x1 + 6]  # across the box's left edge
+        coloured = np.abs(edge - np.array(track_bgr(track.id))).max(axis=1) < 40
+        assert width - 1 <= coloured.sum() <= width + 2
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_annotate_never_overwrites_and_checks_before_analysing(left_speaks, oracle_weights, tmp_path, capsys):
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"mine")
+    assert main(["analyze", str(left_speaks), "--weights", str(oracle_weights), "--annotate", str(taken),
+                 "--quiet"]) == 1
+    assert taken.read_bytes() == b"mine" and "already exists" in capsys.readouterr().err
+    assert main(["analyze", str(left_speaks), "--annotate", str(tmp_path / "x.gif"), "--quiet"]) == 1

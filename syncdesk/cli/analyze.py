@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core import results
+from ..core.errors import SyncdeskError
 from ..core.options import DETECTORS, AnalysisOptions
 from ..core.quality import direction, verdict
 from ..core.results import Analysis
@@ -52,6 +53,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the Analysis document here")
     parser.add_argument("--save-dists", action="store_true",
                         help="include the full distance matrix (windows x shifts) in the JSON")
+    parser.add_argument("--annotate", type=Path, metavar="OUT.mp4",
+                        help="also write a review video: a box per face track, the active speaker highlighted, "
+                             "each track's confidence, the clip's sound")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing --json / --annotate files (refused otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_analysis_options(parser)
     parser.set_defaults(run=run)
@@ -96,10 +102,23 @@ def summary(analysis: Analysis) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..core.analysis import analyze  # imports torch: not needed for --help
 
+    # the output checks run before a long analysis, not after it
+    if args.json and args.json.exists() and not args.overwrite:
+        raise SyncdeskError(f"{args.json} already exists: pass --overwrite to replace it")
+    if args.annotate:
+        from ..core.annotate import check_output
+
+        check_output(args.video, args.annotate, args.overwrite)
     with StageBar(quiet=args.quiet) as bar:
         analysis = analyze(args.video, options_from(args), progress=bar)
     print(summary(analysis))
     if args.json:
         results.save(analysis, args.json)
         print(f"  wrote       {args.json}")
+    if args.annotate:
+        from ..core.annotate import write_review
+
+        with StageBar(quiet=args.quiet) as bar:
+            write_review(args.video, analysis, args.annotate, overwrite=args.overwrite, progress=bar)
+        print(f"  wrote       {args.annotate}")
     return 0

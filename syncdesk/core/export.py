@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -76,6 +75,7 @@ from av.video.codeccontext import VideoCodecContext
 from .cancel import CancelToken
 from .errors import MediaError, SyncdeskError
 from .media import ffmpeg_reason, open_input
+from .outputs import create_part, remove_quietly
 from .progress import ProgressCallback, report
 
 #: output container (libavformat muxer name) by file-name suffix
@@ -226,27 +226,6 @@ def preflight(src: os.PathLike | str, dst: os.PathLike | str, *, overwrite: bool
         raise ExportError(f"{dst.name}: the output must keep the container of {src.name} (use {suffixes}): "
                           f"the video is copied as is and cannot change container")
     return fmt
-
-
-def _create_part(dst: Path) -> Path:
-    """An empty hidden ``.part`` file beside ``dst``, created exclusively, mode per the umask."""
-    for _ in range(100):
-        part = dst.parent / f".{dst.name}.{secrets.token_hex(4)}.part"
-        try:
-            os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return part
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ExportError(f"cannot write in {dst.parent}: {exc.strerror}") from None
-    raise ExportError(f"cannot create a temporary file in {dst.parent}")
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 # --- audio shifting ----------------------------------------------------------------------------
@@ -653,7 +632,7 @@ def shift_audio(
     if not math.isfinite(offset_ms):
         raise ExportError(f"the offset must be a number of milliseconds, not {offset_ms}")
     fmt = preflight(src, dst, overwrite=overwrite, lossless=lossless)
-    part = _create_part(dst)
+    part = create_part(dst, ExportError)
     try:
         try:
             done = _write(src, part, fmt, offset_ms, lossless, all_audio, progress, cancel)
@@ -674,7 +653,7 @@ def shift_audio(
             raise ExportError(f"{dst} already exists: pass --overwrite to replace it")
         os.replace(part, dst)
     except BaseException:
-        _remove(part)
+        remove_quietly(part)
         raise
     plan = done.plan
     return ExportResult(

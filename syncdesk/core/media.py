@@ -206,13 +206,13 @@ def iter_analysis_frames(
         yield from emit(prev, prev[1] + last_step / 2, inclusive=False)
 
 
-def read_audio(
+def stream_audio(
     path: os.PathLike | str,
     start: Fraction,
     rate: int = AUDIO_RATE,
     cancel: Optional[CancelToken] = None,
-) -> np.ndarray:
-    """Decode the first audio stream as mono int16 at ``rate``, sample 0 at time ``start``.
+) -> Iterator[np.ndarray]:
+    """Decode the first audio stream as chunks of mono int16 at ``rate``, sample 0 at time ``start``.
 
     Chunks are placed by their timestamps: a gap in the stream becomes silence and an overlap is
     dropped, as FFmpeg's ``aresample=async`` would do, so a stream that starts late or has holes
@@ -224,11 +224,10 @@ def read_audio(
             raise MediaError(f"{name} has no audio stream: there is nothing to sync")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-        pieces: list[np.ndarray] = []
         cursor = 0  # samples placed so far, relative to ``start``
         tolerance = rate // 500  # 2 ms of timestamp jitter is not a gap
 
-        def place(chunk: av.AudioFrame) -> None:
+        def place(chunk: av.AudioFrame) -> Iterator[np.ndarray]:
             nonlocal cursor
             samples = chunk.to_ndarray().reshape(-1)
             time = _frame_time(chunk)
@@ -236,26 +235,35 @@ def read_audio(
             if abs(position - cursor) <= tolerance:
                 position = cursor
             if position > cursor:
-                pieces.append(np.zeros(position - cursor, dtype=np.int16))
+                yield np.zeros(position - cursor, dtype=np.int16)
                 cursor = position
             skip = cursor - position
-            if skip >= len(samples):
-                return
-            pieces.append(samples[skip:])
-            cursor += len(samples) - skip
+            if skip < len(samples):
+                yield samples[skip:]
+                cursor += len(samples) - skip
 
         try:
             for frame in container.decode(stream):
                 if cancel is not None:
                     cancel.check()
                 for chunk in resampler.resample(frame):
-                    place(chunk)
+                    yield from place(chunk)
             for chunk in resampler.resample(None):
-                place(chunk)
+                yield from place(chunk)
         except av.error.FFmpegError as exc:
             raise MediaError(f"decoding the audio of {name} failed: the file is corrupt or truncated ({ffmpeg_reason(exc)})") from None
+
+
+def read_audio(
+    path: os.PathLike | str,
+    start: Fraction,
+    rate: int = AUDIO_RATE,
+    cancel: Optional[CancelToken] = None,
+) -> np.ndarray:
+    """All of :func:`stream_audio` in one array (16 kHz mono: 32 kB a second)."""
+    pieces = list(stream_audio(path, start, rate, cancel))
     if not pieces:
-        raise MediaError(f"{name}: the audio stream has no decodable sound")
+        raise MediaError(f"{Path(path).name}: the audio stream has no decodable sound")
     return np.concatenate(pieces)
 
 
