@@ -1,7 +1,10 @@
 """Pass one over a clip: shot boundaries and face detections, linked into tracks.
 
 Faces are detected every ``every`` frames and on the first frame of each shot; the tracker
-interpolates between detections. Only boxes are kept (a few numbers per frame), never frames.
+interpolates between detections. When a check finds fewer faces than the one before (a face
+missed, or gone), detection runs on every frame until they are all found again, for up to the
+tracker's gap limit, so a detector's miss on a few frames does not break a track. Only boxes
+are kept (a few numbers per frame), never frames.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from ..cancel import CancelToken
 from ..media import AnalysisFrame
 from ..shots import ShotDetector
 from .detectors import Detection, FaceDetector
-from .tracking import FaceTrack, link_tracks
+from .tracking import MAX_GAP, FaceTrack, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
@@ -35,16 +38,24 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
     shots = ShotDetector()
     detections: list[list[Detection]] = []
     checked = 0
+    expected = 0  # faces the last full check found
+    dense = 0  # frames left to check one by one, looking for a missed face
     for frame in frames:
         if cancel is not None:
             cancel.check()
         cuts = len(shots.cuts)
         shots.process(frame.image)
-        if frame.index % every == 0 or len(shots.cuts) > cuts:
-            detections.append(detector.detect(frame.image))
+        cut = len(shots.cuts) > cuts
+        found: list[Detection] = []
+        if frame.index % every == 0 or cut or dense:
+            found = detector.detect(frame.image)
             checked += 1
-        else:
-            detections.append([])
+            if cut or len(found) >= expected or dense == 1:  # all found again, a new shot, or given up
+                expected, dense = len(found), 0
+            elif not dense:
+                dense = MAX_GAP
+        dense = max(0, dense - 1)
+        detections.append(found)
         if on_frame is not None:
             on_frame(frame.index)
     shot_list = shots.shots()

@@ -1,0 +1,220 @@
+"""Benchmark the face pipeline on a 720p clip with two faces (issue 4's speed figures).
+
+1. Frames per second of ``analyze`` (in-process, model loaded) with the bundled detector, and
+   stage timings: decode, shots, detect, track, crop, embed (each stage's own time, taken by
+   wrapping the engine's functions; "decode" is the decoder alone, measured in a separate pass,
+   since in the pipeline it runs in a thread beside the rest).
+2. Detection every N frames: N = 1, 5, 10 against N = 1 (box IoU per frame, offsets, speaker).
+3. S3FD: milliseconds per 720p frame on the same CPU (random weights unless ``--s3fd-weights``:
+   speed does not depend on the values), and the whole pipeline's fps with S3FD on every 5th
+   frame, projected from the measured stages (or measured, with real weights).
+4. Peak RSS of ``syncdesk analyze`` (fresh process) on the clip and on one 4x longer.
+
+The clip is composed from ``example.avi`` (tests/face_clips.py); the oracle weights
+(tests/oracle.py) make the left face the speaker. Run from the repository root::
+
+    python bench/bench_faces.py --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from measure import measure  # noqa: E402
+
+from syncdesk.core import analysis as pipeline  # noqa: E402
+from syncdesk.core import media  # noqa: E402
+from syncdesk.core.faces import scan as face_scan  # noqa: E402
+from syncdesk.core.faces.detectors import HaarFaceDetector  # noqa: E402
+from syncdesk.core.faces.tracking import iou  # noqa: E402
+from syncdesk.core.options import AnalysisOptions  # noqa: E402
+from syncdesk.core.shots import ShotDetector  # noqa: E402
+from syncdesk.core.sync.embed import WindowScorer  # noqa: E402
+from tests.face_clips import Tile, make_faces_clip  # noqa: E402
+from tests.oracle import save_oracle  # noqa: E402
+
+EXAMPLE = REPO_ROOT.parent / "shared" / "data" / "example.avi"
+SIZE = (1280, 720)
+SIDE = 320  # face tiles: the faces inside are about 230 px, an interview's close-up
+
+
+class StageClock:
+    """Adds the time spent in wrapped functions to named stages."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, owner: Any, name: str, stage: str) -> Callable[[], None]:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+        setattr(owner, name, timed)
+        return lambda: setattr(owner, name, original)
+
+
+@contextmanager
+def instrumented(clock: StageClock, detector_class: type) -> Iterator[None]:
+    undo = [
+        clock.wrap(ShotDetector, "process", "shots"),
+        clock.wrap(detector_class, "detect", "detect"),
+        clock.wrap(face_scan, "link_tracks", "track"),
+        clock.wrap(pipeline, "crop_face", "crop"),
+        clock.wrap(WindowScorer, "_run", "embed"),
+        clock.wrap(WindowScorer, "finish", "embed"),
+    ]
+    try:
+        yield
+    finally:
+        for restore in undo:
+            restore()
+
+
+def compose(path: Path, seconds: float) -> Path:
+    tiles = [Tile(1, lambda n: (140, 200), side=SIDE), Tile(2, lambda n: (820, 200), side=SIDE)]
+    return make_faces_clip(path, EXAMPLE, tiles, 0, seconds=seconds, audio_lead_s=0.12, size=SIZE)
+
+
+def decode_only(clip: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    frames = sum(1 for _ in media.iter_analysis_frames(clip))
+    return frames, time.perf_counter() - start
+
+
+def run_pipeline(clip: Path, options: AnalysisOptions, repeat: int) -> tuple[float, dict[str, float], Any]:
+    """Median wall of ``analyze`` and the stage times of that run."""
+    runs = []
+    for _ in range(repeat):
+        clock = StageClock()
+        with instrumented(clock, HaarFaceDetector):
+            start = time.perf_counter()
+            result = pipeline.analyze(clip, options)
+            runs.append((time.perf_counter() - start, clock.seconds, result))
+    runs.sort(key=lambda run: run[0])
+    return runs[len(runs) // 2]
+
+
+def every_n_study(clip: Path, options: AnalysisOptions, values: list[int]) -> list[str]:
+    rows = ["| detect every | wall | fps | mean box IoU vs every frame | tracks | offsets | speaker frames agreeing |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    reference = None
+    for every in values:
+        pipeline.DETECT_EVERY = every
+        start = time.perf_counter()
+        result = pipeline.analyze(clip, options)
+        wall = time.perf_counter() - start
+        if reference is None:
+            reference = result
+        ious = []
+        for track, ref in zip(result.tracks, reference.tracks, strict=False):
+            by_frame = {box[0]: box[1:] for box in ref.boxes}
+            ious += [iou(box[1:], by_frame[box[0]]) for box in track.boxes if box[0] in by_frame]
+        agree = np.mean([a == b for a, b in zip(result.active_speaker, reference.active_speaker, strict=True)])
+        rows.append(f"| {every} | {wall:.2f} s | {result.source.frames / wall:.1f} | {np.mean(ious):.3f} | "
+                    f"{len(result.tracks)} | {[t.offset_frames for t in result.tracks]} | {100 * agree:.1f}% |")
+    pipeline.DETECT_EVERY = face_scan.DETECT_EVERY
+    return rows
+
+
+def s3fd_ms_per_frame(clip: Path, weights: Path | None, frames: int = 20) -> float | None:
+    try:
+        from syncdesk.core.faces.s3fd import S3FDDetector
+    except ImportError:
+        return None
+    if weights is None:
+        from syncdesk.core.faces.s3fd import S3FD
+
+        weights = Path(tempfile.mkdtemp()) / "s3fd-random.pth"
+        torch.manual_seed(0)
+        torch.save(S3FD().state_dict(), weights)
+    detector = S3FDDetector(weights, device="cpu")
+    images = [f.image for f in media.iter_analysis_frames(clip) if f.index < frames]
+    detector.detect(images[0])  # warm-up
+    times = []
+    for image in images:
+        start = time.perf_counter()
+        detector.detect(image)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--s3fd-weights", type=Path, help="the published sfd_face.pth, if you have it")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "syncdesk-bench-faces")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    weights = save_oracle(args.work / "oracle.model")
+    clip = args.work / f"two-faces-720p-{args.seconds:g}s.mp4"
+    if not clip.exists():
+        compose(clip, args.seconds)
+    options = AnalysisOptions(weights=weights, detector="haar")
+    pipeline.analyze(clip, options)  # warm-up: model load, caches
+
+    frames, decode_s = decode_only(clip)
+    wall, stages, result = run_pipeline(clip, options, args.repeat)
+    stage_sum = sum(stages.values())
+    lines = [f"# Face pipeline benchmark: 720p, two faces, {args.seconds:g} s ({frames} frames at 25 fps)", "",
+             f"torch {torch.__version__}, {torch.get_num_threads()} threads; bundled detector (haar), detection every "
+             f"{face_scan.DETECT_EVERY} frames, fast mode; median of {args.repeat}.", "",
+             f"- whole pipeline: **{wall:.2f} s = {frames / wall:.1f} fps** ({frames / wall / 25:.2f}x real time)",
+             f"- tracks {len(result.tracks)}, clip offset {result.offset_frames:+d} frames, verdict from tracks "
+             f"{result.verdict_tracks}", "",
+             "| stage | seconds | ms per frame |", "| --- | --- | --- |",
+             f"| decode (alone, one pass; the pipeline decodes twice, in a thread) | {decode_s:.2f} | "
+             f"{1000 * decode_s / frames:.2f} |"]
+    for stage in ("shots", "detect", "track", "crop", "embed"):
+        seconds = stages.get(stage, 0.0)
+        lines.append(f"| {stage} | {seconds:.2f} | {1000 * seconds / frames:.2f} |")
+    lines += [f"| other (waiting for frames, audio, scoring) | {wall - stage_sum:.2f} | "
+              f"{1000 * (wall - stage_sum) / frames:.2f} |", ""]
+
+    s3fd_ms = s3fd_ms_per_frame(clip, args.s3fd_weights)
+    if s3fd_ms is None:
+        lines.append("S3FD: not available in this checkout.")
+    else:
+        checked = result.source.frames / face_scan.DETECT_EVERY
+        projected = wall - stages.get("detect", 0.0) + checked * s3fd_ms / 1000
+        every_frame = wall - stages.get("detect", 0.0) + frames * s3fd_ms / 1000
+        lines += [f"S3FD ({'published' if args.s3fd_weights else 'random'} weights, 0.25 scale): "
+                  f"**{s3fd_ms:.1f} ms per 720p frame**; whole pipeline with S3FD every {face_scan.DETECT_EVERY} "
+                  f"frames: {frames / projected:.1f} fps; on every frame (as the original): {frames / every_frame:.1f} fps "
+                  "(projected from the measured stages)."]
+    lines += ["", "## Detection every N frames", ""]
+    lines += every_n_study(clip, options, [1, 5, 10])
+
+    long_clip = args.work / f"two-faces-720p-{4 * args.seconds:g}s.mp4"
+    if not long_clip.exists():
+        compose(long_clip, 4 * args.seconds)
+    command = [sys.executable, "-m", "syncdesk", "analyze", "--weights", str(weights), "--detector", "haar", "--quiet"]
+    short = measure([*command, str(clip)], cwd=REPO_ROOT, log_dir=args.work)
+    long = measure([*command, str(long_clip)], cwd=REPO_ROOT, log_dir=args.work)
+    lines += ["", "## Memory (fresh process, peak RSS)", "",
+              f"- {args.seconds:g} s: {short.peak_rss_mib:.0f} MiB; {4 * args.seconds:g} s: {long.peak_rss_mib:.0f} MiB "
+              f"(ratio {long.peak_rss_mib / short.peak_rss_mib:.2f})"]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
