@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from .detectors import Detection
 
@@ -79,6 +78,14 @@ def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> li
     return done + active
 
 
+def _running_median(values: np.ndarray, size: int = SMOOTHING) -> np.ndarray:
+    """Centred running median, the ends padded with the edge values (scipy's mode="nearest",
+    without importing scipy.ndimage: 0.1 s of start-up)."""
+    half = size // 2
+    padded = np.pad(values, half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, size), axis=1)
+
+
 def _finish(track: _Open, last: int) -> FaceTrack:
     """Interpolate over gaps and hold the last box up to ``last``, then smooth."""
     frames = np.arange(track.frames[0], max(last, track.frames[-1]) + 1)
@@ -86,7 +93,7 @@ def _finish(track: _Open, last: int) -> FaceTrack:
     boxes = np.stack([np.interp(frames, track.frames, known[:, i]) for i in range(4)], axis=1)
     centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    centre_x, centre_y, size = (median_filter(v, size=SMOOTHING, mode="nearest") for v in (centre_x, centre_y, size))
+    centre_x, centre_y, size = (_running_median(v) for v in (centre_x, centre_y, size))
     half = size / 2
     return FaceTrack(frames, np.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], axis=1))
 
