@@ -7,7 +7,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -122,8 +122,14 @@ def analyze(
     options: Optional[AnalysisOptions] = None,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
+    on_track: Optional[Callable[[Track], None]] = None,
 ) -> Analysis:
-    """Measure the audio-video offset of ``path``. Raises :class:`SyncdeskError` subclasses."""
+    """Measure the audio-video offset of ``path``. Raises :class:`SyncdeskError` subclasses.
+
+    ``on_track`` receives each track as soon as it is scored (before the active speaker and
+    the verdict, which need them all), so a view can show results as they come.
+    """
+    on_track = on_track or (lambda track: None)
     options = options or AnalysisOptions()
     cancel = cancel or CancelToken()
     _validate(options)
@@ -152,6 +158,7 @@ def analyze(
     if detector_name == "whole-frame":
         tracks, shots, frames = _whole_frame(path, model, audio, options, device, info, expected, timer,
                                              progress, cancel)
+        on_track(tracks[0])
     else:
         with timer.stage("faces"):
             scan = scan_faces(prefetch(media.iter_analysis_frames(path, cancel=cancel)), detector, DETECT_EVERY,
@@ -160,7 +167,7 @@ def analyze(
         media.check_complete(info, scan.frames)
         faces = _usable_tracks(scan, options, path.name)
         tracks, shots, frames = _face_tracks(path, faces, model, audio, options, device, timer, progress,
-                                             cancel), scan.shots, scan.frames
+                                             cancel, on_track), scan.shots, scan.frames
 
     if all(t.windows_scored and t.silent_windows == t.windows_scored for t in tracks):
         raise AnalysisError("the sound is silent throughout the clip: there is nothing to sync")
@@ -264,7 +271,8 @@ def _usable_tracks(scan: FaceScan, options: AnalysisOptions, name: str) -> list[
 
 def _face_tracks(path: Path, faces: list[FaceTrack], model: torch.nn.Module, audio: _Audio,
                  options: AnalysisOptions, device: torch.device, timer: _Timer,
-                 progress: Optional[ProgressCallback], cancel: CancelToken) -> list[Track]:
+                 progress: Optional[ProgressCallback], cancel: CancelToken,
+                 on_track: Callable[[Track], None]) -> list[Track]:
     """Pass two: decode again, crop each track's face on the fly, one scorer per track."""
     last = max(face.end for face in faces)
     pending = sorted(enumerate(faces), key=lambda item: item[1].start)
@@ -281,6 +289,7 @@ def _face_tracks(path: Path, faces: list[FaceTrack], model: torch.nn.Module, aud
             for run in [r for r in running if r.face.end == frame.index]:
                 running.remove(run)
                 tracks.append(_finish_face(run, options))
+                on_track(tracks[-1])
             _tick(progress, "embeddings", frame.index, last + 1)
             if frame.index >= last:
                 break
