@@ -112,11 +112,15 @@ def test_loading_published_key_names(tmp_path):
     ("content", "message"),
     [
         (lambda p: p.write_text("not weights"), "is not a PyTorch weights file"),
+        # text the unpickler reads as opcodes: it fails with KeyError, IndexError or struct.error, not a clean error
+        (lambda p: p.write_text("jO@69'cK-7#r4bTR8ub)S"), "is not a PyTorch weights file"),
+        (lambda p: p.write_text("baKl"), "is not a PyTorch weights file"),
+        (lambda p: p.write_text("M+"), "is not a PyTorch weights file"),
         (lambda p: torch.save({"conv.weight": torch.zeros(3)}, p), "not a SyncNet state_dict"),
         (lambda p: torch.save({**random_state_dict(0), "netfclip.3.bias": torch.zeros(7)}, p), "shape"),
         (lambda p: torch.save(object.__new__(torch.nn.Linear), p), "cannot be loaded safely"),
     ],
-    ids=["text", "other-network", "wrong-shape", "pickled-object"],
+    ids=["text", "text-keyerror", "text-indexerror", "text-structerror", "other-network", "wrong-shape", "pickled-object"],
 )
 def test_bad_weights_are_refused_with_a_clear_message(tmp_path, content, message):
     path = tmp_path / "bad.model"
