@@ -1,0 +1,202 @@
+"""The analysis cache: keys from sampled content + settings + weights, round trip, damage, speed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from syncdesk.core import settings
+from syncdesk.core.cache import SAMPLE_BYTES, AnalysisCache
+from syncdesk.core.options import AnalysisOptions
+from syncdesk.core.results import Analysis, Engine, Source, Track
+
+MIB = 1024 * 1024
+
+
+def _analysis(path: Path) -> Analysis:
+    track = Track(id=0, start_frame=0, end_frame=9, boxes=[[0, 1.0, 2.0, 30.5, 40.25]], offset_frames=3,
+                  offset_ms=118.5, min_dist=5.25, confidence=9.75, framewise_confidence=[1.5, 2.25, 0.0],
+                  windows=5, windows_scored=5, speaking_frames=10, mean_dists=[9.0, 5.25, 8.0])
+    return Analysis(
+        source=Source(path=str(path), size=path.stat().st_size, duration_s=0.4, fps=25.0, frames=10,
+                      audio_rate=16000),
+        engine=Engine(version="test", device="cpu", detector="whole-frame",
+                      syncnet={"path": "w.model", "sha256": "ab" * 32}),
+        offset_frames=3, offset_ms=118.5, min_dist=5.25, confidence=9.75, tracks=[track],
+        shots=[[0, 9]], active_speaker=[0] * 10, timings={"total": 0.5}, warnings=["a warning"],
+        verdict_source="speaking-tracks", verdict_tracks=[0])
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def weights_file(tmp_path: Path) -> Path:
+    """Any file stands for the weights here: the cache only hashes it."""
+    return _write(tmp_path / "w.model", b"weights-one")
+
+
+@pytest.fixture
+def options(weights_file: Path) -> AnalysisOptions:
+    return AnalysisOptions(weights=weights_file)
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    return _write(tmp_path / "clip.mp4", random.Random(1).randbytes(8 * MIB))
+
+
+def test_default_root_is_under_the_data_dir_cache(_private_data_dir: Path) -> None:
+    assert AnalysisCache().root == settings.cache_dir() / "analyses"
+    assert AnalysisCache().root.is_relative_to(_private_data_dir)
+
+
+def test_key_follows_content_not_path(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    key = cache.key(video, options)
+    assert key == cache.key(video, options)
+    elsewhere = tmp_path / "other" / "renamed.mov"
+    elsewhere.parent.mkdir()
+    shutil.copy(video, elsewhere)  # new path, new mtime, same bytes
+    assert cache.key(elsewhere, options) == key
+
+    data = bytearray(video.read_bytes())
+    for where in (0, len(data) // 2, len(data) - 1):  # same size, one byte changed in each sample
+        changed = bytearray(data)
+        changed[where] ^= 0xFF
+        other = _write(tmp_path / f"changed{where}.mp4", bytes(changed))
+        assert cache.key(other, options) != key, where
+    longer = _write(tmp_path / "longer.mp4", bytes(data) + b"\0")
+    assert cache.key(longer, options) != key
+
+
+def test_key_samples_large_files_but_hashes_small_ones_whole(tmp_path: Path, video: Path,
+                                                            options: AnalysisOptions) -> None:
+    """The documented trade-off: bytes between the sampled MiBs of a large file are not read."""
+    cache = AnalysisCache(tmp_path / "cache")
+    data = bytearray(video.read_bytes())
+    data[SAMPLE_BYTES + 10] ^= 0xFF  # inside the second MiB: not sampled in an 8 MiB file
+    assert cache.key(_write(tmp_path / "unsampled.mp4", bytes(data)), options) == cache.key(video, options)
+
+    small = random.Random(2).randbytes(3 * MIB)
+    changed = bytearray(small)
+    changed[SAMPLE_BYTES + 10] ^= 0xFF
+    assert (cache.key(_write(tmp_path / "a.mp4", small), options)
+            != cache.key(_write(tmp_path / "b.mp4", bytes(changed)), options))
+
+
+@pytest.mark.parametrize("change", [
+    {"detector": "haar"}, {"vshift": 14}, {"min_track": 101}, {"min_face_size": 99}, {"exact": True},
+    {"fast_stride": 3}, {"save_dists": True},
+])
+def test_key_changes_with_each_fingerprint_field(tmp_path: Path, video: Path, options: AnalysisOptions,
+                                                 change: dict[str, object]) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    assert cache.key(video, dataclasses.replace(options, **change)) != cache.key(video, options)
+
+
+def test_key_ignores_the_device(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    assert cache.key(video, dataclasses.replace(options, device="cpu")) == cache.key(video, options)
+
+
+def test_key_changes_with_the_weights(tmp_path: Path, video: Path, options: AnalysisOptions,
+                                      weights_file: Path) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    key = cache.key(video, options)
+    same = _write(tmp_path / "copy.model", weights_file.read_bytes())
+    assert cache.key(video, AnalysisOptions(weights=same)) == key  # identity is the content
+    other = _write(tmp_path / "other.model", b"weights-two")
+    assert cache.key(video, AnalysisOptions(weights=other)) != key
+    weights_file.write_bytes(b"weights-one, retrained")  # replaced in place: not the memoised hash
+    assert cache.key(video, options) != key
+
+
+def test_key_uses_the_managers_copy_without_explicit_weights(tmp_path: Path, video: Path,
+                                                             weights_file: Path) -> None:
+    from syncdesk.core.sync.weights import model_path
+
+    cache = AnalysisCache(tmp_path / "cache")
+    assert cache.get(video, AnalysisOptions()) is None  # no weights anywhere: a miss, no error
+    model_path("syncnet").parent.mkdir(parents=True)
+    shutil.copy(weights_file, model_path("syncnet"))
+    assert cache.key(video, AnalysisOptions()) == cache.key(video, AnalysisOptions(weights=weights_file))
+
+
+def test_round_trip(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    assert cache.get(video, options) is None
+    analysis = _analysis(video)
+    entry = cache.put(video, options, analysis)
+    assert entry == cache.root / f"{cache.key(video, options)}.json" and entry.is_file()
+    assert cache.get(video, options) == analysis
+    assert cache.get(video, dataclasses.replace(options, vshift=10)) is None
+    assert [p.name for p in cache.root.iterdir()] == [entry.name]  # no temporary file left
+
+
+def test_a_copy_gets_the_entry_with_its_own_path(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    cache.put(video, options, _analysis(video))
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(video, copy)
+    found = cache.get(copy, options)
+    assert found is not None and found.source.path == str(copy)
+    assert found.tracks == _analysis(video).tracks
+
+
+@pytest.mark.parametrize("damage", [
+    b"{not json", b'{"schema": "syncdesk.analysis/0"}', b'{"schema": "syncdesk.analysis/1", "source": {}}', b"",
+])
+def test_damaged_entry_is_a_miss_and_is_removed(tmp_path: Path, video: Path, options: AnalysisOptions,
+                                                damage: bytes) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    entry = cache.put(video, options, _analysis(video))
+    entry.write_bytes(damage)
+    assert cache.get(video, options) is None
+    assert not entry.exists()
+    cache.put(video, options, _analysis(video))  # and it can be written again
+    assert cache.get(video, options) == _analysis(video)
+
+
+def test_missing_weights_or_file_is_a_miss(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    cache.put(video, options, _analysis(video))
+    assert cache.get(video, AnalysisOptions(weights=tmp_path / "gone.model")) is None
+    assert cache.get(tmp_path / "no-such.mp4", options) is None
+
+
+def test_clear_removes_entries_only(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache")
+    cache.put(video, options, _analysis(video))
+    cache.put(video, dataclasses.replace(options, exact=True), _analysis(video))
+    stray = _write(cache.root / "notes.json", b"{}")  # not an entry name: not ours to delete
+    assert len(list(cache.root.glob("*.json"))) == 3
+    cache.clear()
+    assert list(cache.root.iterdir()) == [stray]
+    assert cache.get(video, options) is None
+    AnalysisCache(tmp_path / "never-made").clear()
+
+
+def test_large_file_keys_fast(tmp_path: Path, options: AnalysisOptions) -> None:
+    big = tmp_path / "big.mov"
+    with open(big, "wb") as fh:
+        fh.truncate(2 * 1024 ** 3)  # sparse: 2 GB on paper, nothing on disk
+    cache = AnalysisCache(tmp_path / "cache")
+    cache.key(big, options)  # the weights hash is memoised after this
+    started = time.perf_counter()
+    key = cache.key(big, options)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"keying a 2 GB file took {elapsed:.3f} s"
+    with open(big, "r+b") as fh:  # and its middle still counts
+        fh.seek(1024 ** 3)
+        fh.write(b"x")
+    assert cache.key(big, options) != key
+    os.unlink(big)
