@@ -1,0 +1,243 @@
+"""The settings dialog: analysis options and the user's own model folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import options as core_options
+from ..core.errors import SyncdeskError
+from ..core.faces.choose import resolve_name
+from ..core.options import AnalysisOptions
+from ..core.sync.weights import MODELS
+from .app_settings import DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, VSHIFT_RANGE
+
+DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
+DETECTOR_NAMES = {
+    "auto": "Automatic",
+    "s3fd": "S3FD (published detector, most accurate)",
+    "haar": "Haar cascade (bundled, fast)",
+    "whole-frame": "Whole frame (the clip is already a face crop)",
+}
+
+
+def available_devices() -> tuple[dict[str, bool], str]:
+    """Which devices this machine has, and the one ``auto`` picks."""
+    import torch  # loaded by the app for analysis anyway; kept out of this module's import time
+
+    from ..core.sync.loading import resolve_device
+
+    present = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": torch.backends.mps.is_available()}
+    return present, resolve_device("auto").type
+
+
+class SettingsDialog(QDialog):
+    """Edit a copy of ``options`` and the model folder; the input object is never changed."""
+
+    def __init__(self, options: AnalysisOptions, models_folder: Optional[Path],
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._input = options
+        self._input_folder = models_folder
+
+        self.device = QComboBox(objectName="device")
+        self._fill_devices()
+        self.detector = QComboBox(objectName="detector")
+        self._fill_detectors()
+        self.vshift = self._spin("vshift", VSHIFT_RANGE, " frames",
+                                 "How far (in 25 fps frames) the search for the offset goes either way")
+        self.min_face_size = self._spin("min_face_size", MIN_FACE_RANGE, " px",
+                                        "Faces smaller than this (in source pixels) are ignored")
+        self.min_track = self._spin("min_track", MIN_TRACK_RANGE, " frames",
+                                    "Face tracks shorter than this are not scored")
+        self.exact = QCheckBox("Score every window (slower)", objectName="exact")
+        self.exact.setToolTip("The published demo's exact maths; the default scores every 5th window, "
+                              "which has been shown to keep the verdict")
+
+        self.models_folder_edit = QLineEdit(objectName="models_folder")
+        self.models_folder_edit.setPlaceholderText("none: use the downloaded models")
+        self.models_folder_edit.setClearButtonEnabled(True)
+        browse = QPushButton("Browse…", objectName="browse")
+        browse.clicked.connect(self._browse)
+        self.folder_status = QLabel(objectName="folder_status")
+        self.folder_status.setWordWrap(True)
+        self.models_folder_edit.textChanged.connect(self._update_folder_status)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.models_folder_edit, 1)
+        folder_row.addWidget(browse)
+
+        self.error = QLabel(objectName="error")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        self.error.setStyleSheet("color: #c0392b;")
+        self.error.setWordWrap(True)
+        self.error.hide()
+
+        form = QFormLayout()
+        form.addRow("Device:", self.device)
+        form.addRow("Face detector:", self.detector)
+        form.addRow("Offset search range:", self.vshift)
+        form.addRow("Minimum face size:", self.min_face_size)
+        form.addRow("Minimum track length:", self.min_track)
+        form.addRow("Exact mode:", self.exact)
+        form.addRow("Model folder:", folder_row)
+        form.addRow("", self.folder_status)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
+        self.buttons = buttons
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+        self._show(options, models_folder)
+        self.setMinimumWidth(520)
+
+    # ---------------------------------------------------------------- building
+
+    def _spin(self, name: str, limits: tuple[int, int], suffix: str, tip: str) -> QSpinBox:
+        spin = QSpinBox(objectName=name)
+        spin.setRange(*limits)
+        spin.setSuffix(suffix)
+        spin.setToolTip(tip)
+        return spin
+
+    def _fill_devices(self) -> None:
+        present, auto = available_devices()
+        model = self.device.model()
+        assert isinstance(model, QStandardItemModel)
+        for name in DEVICES:
+            label = DEVICE_NAMES[name]
+            if name == "auto":
+                label += f" (uses {DEVICE_NAMES.get(auto, auto)})"
+            elif not present[name]:
+                label += " — not available"
+            self.device.addItem(label, name)
+            item = model.item(self.device.count() - 1)
+            item.setEnabled(present[name])
+        self.device.setToolTip("Where the network runs; the result is the same on every device")
+
+    def _fill_detectors(self) -> None:
+        try:
+            auto = resolve_name("auto")
+        except SyncdeskError:
+            auto = "haar"
+        for name in core_options.DETECTORS:  # read now: the engine's list may grow
+            label = DETECTOR_NAMES.get(name, name)
+            if name == "auto":
+                label += f" (uses {DETECTOR_NAMES.get(auto, auto).split(' (')[0]})"
+            self.detector.addItem(label, name)
+        self.detector.setToolTip("How faces are found; Automatic uses S3FD once its weights are downloaded")
+
+    def _show(self, options: AnalysisOptions, folder: Optional[Path]) -> None:
+        self._select(self.device, options.device)
+        self._select(self.detector, options.detector)
+        self.vshift.setValue(options.vshift)
+        self.min_face_size.setValue(options.min_face_size)
+        self.min_track.setValue(options.min_track)
+        self.exact.setChecked(options.exact)
+        self.models_folder_edit.setText(str(folder) if folder else "")
+        self._update_folder_status()
+
+    @staticmethod
+    def _select(combo: QComboBox, value: str) -> None:
+        index = combo.findData(value)
+        if index < 0:  # a value from another machine or version: keep it visible
+            combo.addItem(value, value)
+            index = combo.count() - 1
+        combo.setCurrentIndex(index)
+
+    # ---------------------------------------------------------------- slots
+
+    def _browse(self) -> None:
+        start = self.models_folder_edit.text().strip() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Choose the model folder", start)
+        if folder:
+            self.models_folder_edit.setText(folder)
+
+    def _update_folder_status(self) -> None:
+        self.error.hide()
+        text = self.models_folder_edit.text().strip()
+        filename = MODELS["syncnet"].filename
+        if not text:
+            message = "SyncNet weights come from the download manager."
+        elif not Path(text).expanduser().is_dir():
+            message = "This folder does not exist."
+        elif (Path(text).expanduser() / filename).is_file():
+            message = f"Uses {filename} from this folder."
+        else:
+            message = f"No {filename} here: the downloaded copy is used."
+        self.folder_status.setText(message)
+        self._fit_height()
+
+    def restore_defaults(self) -> None:
+        self._show(AnalysisOptions(), None)
+
+    def accept(self) -> None:
+        text = self.models_folder_edit.text().strip()
+        if text and not Path(text).expanduser().is_dir():
+            self.error.setText(f"The model folder {text} does not exist.")
+            self.error.show()
+            self._fit_height()
+            return
+        super().accept()
+
+    def _fit_height(self) -> None:
+        """Grow or shrink to the wrapped text's height (Qt's minimum size ignores word wrap)."""
+        if not self.isVisible():
+            return  # the first show sizes it from the hint
+        self.layout().activate()
+        self.resize(self.width(), max(self.heightForWidth(self.width()), self.minimumSizeHint().height()))
+
+    # ---------------------------------------------------------------- results
+
+    def models_folder(self) -> Optional[Path]:
+        text = self.models_folder_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def options(self) -> AnalysisOptions:
+        """The input options with the dialog's fields. ``weights``: the model folder's SyncNet
+        file when it has one; a file from the previous folder is dropped; any other is kept."""
+        filename = MODELS["syncnet"].filename
+        folder = self.models_folder()
+        weights = self._input.weights
+        if folder is not None and (folder / filename).is_file():
+            weights = folder / filename
+        elif weights is not None and self._input_folder is not None and \
+                Path(weights) == self._input_folder / filename:
+            weights = None
+        return dataclasses.replace(
+            self._input,
+            device=str(self.device.currentData()),
+            detector=str(self.detector.currentData()),
+            vshift=self.vshift.value(),
+            min_face_size=self.min_face_size.value(),
+            min_track=self.min_track.value(),
+            exact=self.exact.isChecked(),
+            weights=weights,
+        )
