@@ -1,0 +1,1 @@
+"""Installed as ``syncdesk.resources``: the icon, its PNG sizes and the style sheet. Load them with ``syncdesk.assets``."""
