@@ -92,3 +92,44 @@ def test_crop_pads_with_grey_outside_the_frame():
     assert crop[0, 0].tolist() == [PAD_VALUE] * 3
     assert crop[-1, -1].tolist() == [10] * 3
     assert crop_face(image, (1000, 1000, 1100, 1100))[100, 100].tolist() == [PAD_VALUE] * 3
+
+
+class ScriptedDetector:
+    """Finds one face on the frames listed and none elsewhere; remembers which frames it was asked about."""
+
+    name = "scripted"
+
+    def __init__(self, hits: set[int]) -> None:
+        self.hits, self.asked, self.index = hits, [], 0
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.asked.append(self.index)
+        return [box(100, 100)] if self.index in self.hits else []
+
+
+def two_shot_frames(detector: ScriptedDetector, cut: int, count: int):
+    """A clip of two unrelated shots (two noise textures) with a cut at ``cut``."""
+    rng = np.random.default_rng(0)
+    first, second = ((rng.random((45, 80, 3)) * 255).astype(np.uint8).repeat(4, 0).repeat(4, 1) for _ in range(2))
+    for index in range(count):
+        detector.index = index
+        yield media.AnalysisFrame(index, index, index / 25, first if index < cut else second)
+
+
+def test_a_cut_whose_first_frame_shows_no_face_is_searched_frame_by_frame():
+    from syncdesk.core.faces.scan import scan_faces
+
+    detector = ScriptedDetector(hits=set(range(0, 50)) | set(range(52, 120)))  # missed on the cut (50) and 51
+    scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
+    assert scan.shots == [[0, 49], [50, 119]]
+    assert {50, 51, 52} <= set(detector.asked) and 53 not in detector.asked  # searched until found, then every 5th
+    assert [(t.start, t.end) for t in scan.tracks] == [(0, 49), (52, 119)]
+
+
+def test_a_shot_without_faces_is_searched_only_until_the_next_regular_check():
+    from syncdesk.core.faces.scan import scan_faces
+
+    detector = ScriptedDetector(hits=set(range(0, 50)))
+    scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
+    assert [i for i in detector.asked if i >= 50] == [50, 51, 52, 53, 54, 55, *range(60, 120, 5)]
+    assert [(t.start, t.end) for t in scan.tracks] == [(0, 49)]

@@ -3,7 +3,8 @@
 Faces are detected every ``every`` frames and on the first frame of each shot; the tracker
 interpolates between detections. When a check finds fewer faces than the one before (a face
 missed, or gone), detection runs on every frame until they are all found again, for up to the
-tracker's gap limit, so a detector's miss on a few frames does not break a track. Only boxes
+tracker's gap limit, so a detector's miss on a few frames does not break a track; likewise after
+a cut whose first frame shows no face, until the next regular check. Only boxes
 are kept (a few numbers per frame), never frames.
 """
 
@@ -50,7 +51,9 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
         if frame.index % every == 0 or cut or dense:
             found = detector.detect(frame.image)
             checked += 1
-            if cut or len(found) >= expected or dense == 1:  # all found again, a new shot, or given up
+            if cut and not found:  # a new shot whose first frame shows no face: look on the next few
+                expected, dense = 1, every + 1
+            elif cut or len(found) >= expected or dense == 1:  # all found again, a new shot, or given up
                 expected, dense = len(found), 0
             elif not dense:
                 dense = MAX_GAP
