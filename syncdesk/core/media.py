@@ -211,18 +211,22 @@ def stream_audio(
     start: Fraction,
     rate: int = AUDIO_RATE,
     cancel: Optional[CancelToken] = None,
+    seek: bool = False,
 ) -> Iterator[np.ndarray]:
     """Decode the first audio stream as chunks of mono int16 at ``rate``, sample 0 at time ``start``.
 
     Chunks are placed by their timestamps: a gap in the stream becomes silence and an overlap is
     dropped, as FFmpeg's ``aresample=async`` would do, so a stream that starts late or has holes
-    keeps its sync with the video.
+    keeps its sync with the video. ``seek``: start decoding near ``start`` instead of at the
+    beginning (a player starting mid-file); what is decoded before ``start`` is dropped.
     """
     name = Path(path).name
     with open_input(path) as container:
         if not container.streams.audio:
             raise MediaError(f"{name} has no audio stream: there is nothing to sync")
         stream = container.streams.audio[0]
+        if seek and start > 1 and stream.time_base is not None:
+            container.seek(int((start - 1) / stream.time_base), stream=stream, backward=True)
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         cursor = 0  # samples placed so far, relative to ``start``
         tolerance = rate // 500  # 2 ms of timestamp jitter is not a gap
