@@ -1,11 +1,17 @@
-"""Run syncdesk from a checkout: ``python main.py analyze clip.avi`` (same as ``syncdesk ...``).
+"""Run syncdesk from a checkout: ``python main.py`` opens the desktop app (``python main.py VIDEO``
+opens it with a video); ``python main.py analyze clip.avi`` and the other commands work as
+``syncdesk ...`` does."""
 
-The desktop app will open here once it exists (issue: the desktop app); until then this is the CLI.
-"""
-
+import multiprocessing
 import sys
 
 from syncdesk.cli import main
 
+COMMANDS = ("analyze", "fix", "batch", "models", "gui", "-h", "--help", "--version")
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["--help"]))
+    multiprocessing.freeze_support()  # a frozen bundle's worker processes start here too
+    args = sys.argv[1:]
+    if not args or args[0] not in COMMANDS:
+        args = ["gui", *args]
+    sys.exit(main(args))

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..core.errors import Cancelled, SyncdeskError
-from . import analyze, fix, models
+from . import analyze, fix, gui, models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_parser(commands)
     fix.add_parser(commands)
     models.add_parser(commands)
+    gui.add_parser(commands)
     return parser
 
 

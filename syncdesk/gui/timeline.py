@@ -1,0 +1,163 @@
+"""The timeline: one framewise-confidence curve per face track, the active-speaker lane, shot
+boundaries, a timecode ruler and a playhead that can be dragged (pyqtgraph).
+
+x is seconds from the first frame (analysis time); the ruler writes it as ``HH:MM:SS:FF``.
+The wheel zooms and the mouse pans the time axis only; "fit" shows the whole clip.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from ..core.palette import track_colour
+from ..core.results import Analysis, Track
+from ..core.speaker import SPEAKING_THRESHOLD, frame_confidence
+from ..core.timecode import timecode
+
+ANALYSIS_FPS = 25
+LANE_HEIGHT = 1.5  # the active-speaker lane, drawn under the lowest curve
+PLAYHEAD_COLOUR = "#F0E442"
+
+
+class TimecodeAxis(pg.AxisItem):
+    """A bottom axis that writes seconds as timecode at the clip's frame rate."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom")
+        self.fps = 25.0
+
+    def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [timecode(value, self.fps) for value in values]
+
+
+class Timeline(QWidget):
+    """Emits ``seek_requested(seconds)`` when the user drags the playhead or clicks the plot."""
+
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.axis = TimecodeAxis()
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis}, background="#16181B")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("left", "confidence")
+        self.plot.addLegend(offset=(8, 4), labelTextColor="#DDDDDD", brush=pg.mkBrush(22, 24, 27, 200))
+        view = self.plot.getViewBox()
+        view.setMouseEnabled(x=True, y=False)  # wheel zooms time, drag pans time
+        view.setLimits(xMin=0.0)
+        self.duration = 0.0
+        self.curves: dict[int, pg.PlotDataItem] = {}
+        self._items: list[pg.GraphicsObject] = []
+        self.playhead = pg.InfiniteLine(0.0, angle=90, movable=True, pen=pg.mkPen(PLAYHEAD_COLOUR, width=2),
+                                        hoverPen=pg.mkPen(PLAYHEAD_COLOUR, width=4))
+        self.playhead.setZValue(100)
+        self.playhead.sigDragged.connect(lambda line: self.seek_requested.emit(max(0.0, float(line.value()))))
+        self.plot.addItem(self.playhead)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self.clear()
+
+    # ----------------------------------------------------------------- content
+    def clear(self, duration_s: float = 0.0, fps: float = 25.0) -> None:
+        for item in self._items:
+            self.plot.removeItem(item)
+        self._items.clear()
+        self.curves.clear()
+        self.plot.getPlotItem().legend.clear()
+        self.duration = duration_s
+        self.axis.fps = fps
+        self.plot.getViewBox().setLimits(xMax=max(duration_s, 1.0))
+        self.plot.setYRange(-LANE_HEIGHT, 12.0, padding=0.02)
+        self.fit()
+
+    def set_shots(self, shots: Sequence[Sequence[int]]) -> None:
+        for start, _ in shots[1:]:
+            line = pg.InfiniteLine(start / ANALYSIS_FPS, angle=90, movable=False,
+                                   pen=pg.mkPen("#8A8F96", width=1, style=Qt.PenStyle.DashLine))
+            self._add(line)
+
+    def add_track(self, track: Track, frames: int) -> None:
+        """One track's framewise confidence, as soon as it is scored."""
+        values = frame_confidence(track, frames)
+        x = np.arange(frames) / ANALYSIS_FPS
+        curve = pg.PlotDataItem(x, values, pen=pg.mkPen(track_colour(track.id), width=2), connect="finite",
+                                name=f"#{track.id}")
+        self.curves[track.id] = curve
+        self._add(curve)
+
+    def set_analysis(self, analysis: Analysis) -> None:
+        """Everything at once: curves, shots, the speaker lane and the speaking threshold."""
+        frames = len(analysis.active_speaker) or analysis.source.frames
+        self.clear(frames / ANALYSIS_FPS, analysis.source.fps)
+        self.set_shots(analysis.shots)
+        threshold = pg.InfiniteLine(SPEAKING_THRESHOLD, angle=0, movable=False,
+                                    pen=pg.mkPen("#5F6368", width=1, style=Qt.PenStyle.DotLine))
+        self._add(threshold)
+        low, high = 0.0, 10.0
+        for track in analysis.tracks:
+            self.add_track(track, frames)
+            values = np.asarray(track.framewise_confidence, dtype=float)
+            if values.size:
+                low, high = min(low, float(values.min())), max(high, float(values.max()))
+        lane = (low - 0.5 - LANE_HEIGHT, low - 0.5)
+        self._speaker_lane(analysis.active_speaker, lane)
+        self.plot.setYRange(lane[0], high + 0.5, padding=0.02)
+
+    def _speaker_lane(self, speaker: Sequence[Optional[int]], lane: tuple[float, float]) -> None:
+        """Coloured bars under the curves: who speaks when (gaps: nobody)."""
+        starts, widths, brushes = [], [], []
+        run_start = 0
+        for index in range(1, len(speaker) + 1):
+            if index == len(speaker) or speaker[index] != speaker[run_start]:
+                if speaker[run_start] is not None:
+                    starts.append(run_start / ANALYSIS_FPS)
+                    widths.append((index - run_start) / ANALYSIS_FPS)
+                    brushes.append(pg.mkBrush(track_colour(speaker[run_start])))
+                run_start = index
+        if starts:
+            bars = pg.BarGraphItem(x0=starts, width=widths, y0=lane[0], height=lane[1] - lane[0],
+                                   brushes=brushes, pen=pg.mkPen(None))
+            self._add(bars)
+        label = pg.TextItem("speaker", color="#9AA0A6", anchor=(0, 0.5))
+        label.setPos(0, (lane[0] + lane[1]) / 2)
+        self._add(label)
+
+    def _add(self, item: pg.GraphicsObject) -> None:
+        self.plot.addItem(item)
+        self._items.append(item)
+
+    # ---------------------------------------------------------------- playhead
+    def set_position(self, seconds: float) -> None:
+        """Move the playhead without emitting ``seek_requested``; keep it in view while playing."""
+        self.playhead.blockSignals(True)
+        self.playhead.setValue(seconds)
+        self.playhead.blockSignals(False)
+        (left, right), _ = self.plot.getViewBox().viewRange()
+        if not left <= seconds <= right:
+            span = right - left
+            self.plot.setXRange(seconds - 0.1 * span, seconds + 0.9 * span, padding=0)
+
+    def position(self) -> float:
+        return float(self.playhead.value())
+
+    def fit(self) -> None:
+        self.plot.setXRange(0.0, max(self.duration, 1.0), padding=0.01)
+
+    def _clicked(self, event) -> None:  # a pyqtgraph MouseClickEvent
+        if event.button() != Qt.MouseButton.LeftButton or event.isAccepted():
+            return
+        view = self.plot.getViewBox()
+        if not view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        seconds = float(view.mapSceneToView(event.scenePos()).x())
+        self.seek_requested.emit(min(max(0.0, seconds), self.duration))

@@ -1,0 +1,80 @@
+"""Pictures of the app's main states, saved for people to look at (CI keeps them as artifacts).
+
+They go to ``artifacts/screenshots/`` in the checkout (README: "Screenshots"), or to
+``$SYNCDESK_SCREENSHOTS``. The assertions check that each picture shows what it should.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QImage
+
+from syncdesk.core.options import AnalysisOptions
+from syncdesk.gui.app import SCREENSHOT_SIZE, application
+from syncdesk.gui.app_settings import AppSettings
+from syncdesk.gui.main_window import MainWindow
+
+from .face_clips import Tile, make_faces_clip
+from .test_face_pipeline import LEFT, RIGHT
+
+FOLDER = Path(os.environ.get("SYNCDESK_SCREENSHOTS", Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"))
+VIEWER_FILL = (0x16, 0x18, 0x1B)
+
+
+@pytest.fixture
+def window(qtbot, oracle_weights):
+    application()  # the app's style sheet and icon, as users see it
+    win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector="haar"), interactive=False)
+    qtbot.addWidget(win)
+    win.resize(*SCREENSHOT_SIZE)
+    win.show()
+    yield win
+    win.pool.cancel_all()
+    win.pool.wait(20_000)
+
+
+def save(widget, name: str) -> QImage:
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    image = widget.grab().toImage()
+    assert image.save(str(FOLDER / name))
+    return image
+
+
+def viewer_centre(window: MainWindow, image: QImage) -> tuple[int, int, int]:
+    centre = window.viewer.mapTo(window, window.viewer.rect().center())
+    colour = image.pixelColor(centre.x(), centre.y())
+    return colour.red(), colour.green(), colour.blue()
+
+
+def test_screenshots_of_the_main_states(qtbot, window, tmp_path, example_avi, monkeypatch):
+    empty = save(window, "01-empty-window.png")
+    assert (empty.width(), empty.height()) == SCREENSHOT_SIZE
+    assert viewer_centre(window, empty) == VIEWER_FILL  # nothing loaded
+
+    clip = make_faces_clip(tmp_path / "interview two faces.mp4", example_avi,
+                           [Tile(1, lambda n: LEFT), Tile(2, lambda n: RIGHT)], 0, seconds=10, audio_lead_s=0.12)
+    with qtbot.waitSignal(window.analysis_shown, timeout=120_000) as shown:
+        window.open_video(clip)
+    analysis = shown.args[0]
+    assert len(analysis.tracks) == 2 and analysis.offset_frames == 3
+    window.player.seek(4.0)
+    analysed = save(window, "02-analysed-two-faces.png")
+    assert viewer_centre(window, analysed) != VIEWER_FILL  # the picture
+    assert len(window.viewer._boxes) == 2 and sum(box.speaking for box in window.viewer._boxes) == 1
+
+    monkeypatch.setattr(window, "ask_export_path", lambda default: default)
+    pictures = {}
+
+    def grab_progress(_stage: str, _fraction: float) -> None:
+        if "progress" not in pictures and window.export_dialog.isVisible():
+            pictures["progress"] = save(window.export_dialog, "03-export-progress.png")
+
+    with qtbot.waitSignal(window.export_finished, timeout=60_000):
+        window.export()
+        window._export_worker.signals.progress.connect(grab_progress)
+    done = save(window._dialog, "04-export-done.png")
+    assert window._dialog.objectName() == "export_done" and done.width() > 200
+    assert clip.with_name("interview two faces.synced.mp4").is_file()

@@ -1,0 +1,298 @@
+"""The main window, driven through its real widgets with pytest-qt (offscreen, test-made weights)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtTest import QTest
+
+from syncdesk.cli import main
+from syncdesk.core import analysis as core_analysis
+from syncdesk.core.options import AnalysisOptions
+from syncdesk.gui.app_settings import AppSettings
+from syncdesk.gui.main_window import MainWindow
+
+from .oracle import make_flash_clip
+from .test_export import audio_of, measured_shift_ms
+
+ANALYSIS_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(qtbot, oracle_weights):
+    win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector="whole-frame"),
+                     interactive=False)
+    qtbot.addWidget(win)
+    win.resize(1200, 760)
+    win.show()
+    yield win
+    win.pool.cancel_all()
+    win.pool.wait(20_000)
+
+
+def open_and_wait(qtbot, window: MainWindow, clip: Path):
+    with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:
+        assert window.open_video(clip)
+    return shown.args[0]
+
+
+def decoded_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        times = [float(frame.pts * frame.time_base) for frame in container.decode(video=0)]
+    return [t - times[0] for t in times]
+
+
+def test_open_analyses_in_a_worker_and_draws_a_curve_per_track(qtbot, window, example_avi):
+    analysis = open_and_wait(qtbot, window, example_avi)
+    assert len(analysis.tracks) == 1
+    assert set(window.timeline.curves) == {track.id for track in analysis.tracks}
+    x, y = window.timeline.curves[0].getData()
+    assert len(x) == 317 and np.nanmax(y) > 0
+    assert window.panel.detected.text().startswith(f"{analysis.offset_frames:+d} frame")
+    assert window.panel.tracks.rowCount() == 1
+    assert window.viewer.frame is not None and window.viewer.frame.shape == (224, 224, 3)
+    assert "Device: CPU" in window.device_label.text()
+
+
+def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_avi):
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    analysis = open_and_wait(qtbot, window, example_avi)
+    timer.stop()
+    seconds = sum(analysis.timings.values())
+    assert seconds > 0.5
+    assert len(ticks) >= 0.5 * seconds / 0.02  # at least half the ticks a free loop would fire
+
+
+def test_dragging_the_playhead_changes_the_viewer_frame(qtbot, window, tmp_path, oracle_weights):
+    clip = make_flash_clip(tmp_path / "flash.avi", seconds=6.0, audio_lead_s=0.12)
+    open_and_wait(qtbot, window, clip)
+    qtbot.waitUntil(lambda: window.timeline.plot.isVisible())
+    plot = window.timeline.plot
+    view = plot.getViewBox()
+    window.timeline.fit()
+    QTest.qWait(50)
+
+    def widget_point(seconds: float) -> QPoint:
+        return plot.mapFromScene(view.mapViewToScene(QPointF(seconds, 5.0)))
+
+    start = widget_point(0.0)
+    end = widget_point(4.0)
+    viewport = plot.viewport()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in range(1, 11):
+        QTest.mouseMove(viewport, start + (end - start) * (step / 10))
+        QTest.qWait(5)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    assert window.player.position == pytest.approx(4.0, abs=0.2)
+    assert window.timeline.position() == pytest.approx(window.player.position, abs=1e-6)
+    assert window.time_label.text() != "00:00:00:00"
+    assert min(abs(t - window.player.position) for t in decoded_times(clip)) < 1e-6  # a real decoded frame
+    shown = window.viewer.frame
+    with av.open(str(clip)) as container:  # the pixels on screen are that frame's
+        for frame in container.decode(video=0):
+            if abs(float(frame.pts * frame.time_base) - window.player.position) < 1e-6:
+                assert np.array_equal(frame.to_ndarray(format="rgb24"), shown)
+                break
+
+
+def test_clicking_the_timeline_seeks(qtbot, window, tmp_path):
+    clip = make_flash_clip(tmp_path / "flash.avi", seconds=6.0)
+    open_and_wait(qtbot, window, clip)
+    window.timeline.fit()
+    QTest.qWait(50)
+    view = window.timeline.plot.getViewBox()
+    point = window.timeline.plot.mapFromScene(view.mapViewToScene(QPointF(3.0, 5.0)))
+    QTest.mouseClick(window.timeline.plot.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    assert window.player.position == pytest.approx(3.0, abs=0.1)
+
+
+def test_nudges_change_the_offset_shown_and_undo(qtbot, window, tmp_path):
+    clip = make_flash_clip(tmp_path / "lead.avi", seconds=6.0, audio_lead_s=0.12)
+    analysis = open_and_wait(qtbot, window, clip)
+    assert analysis.offset_frames == 3
+    panel = window.panel
+    assert panel.shift.value() == round(analysis.offset_ms)
+    detected = panel.shift.value()
+    qtbot.mouseClick(panel.nudge_buttons[40.0], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.nudge_buttons[-1.0], Qt.MouseButton.LeftButton)
+    assert panel.shift.value() == detected + 39
+    assert panel.shift_ms == detected + 39
+    assert f"Delay the audio by {detected + 39:g} ms" in panel.shift_words.text()
+    assert window.player.shift_ms == detected + 39  # what playback would let the user hear
+    window.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert panel.shift.value() == detected + 40
+    panel.shift.setValue(-25)
+    assert panel.shift_ms == -25 and "Advance the audio by 25 ms" in panel.shift_words.text()
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    assert panel.shift_ms == detected
+
+
+def test_apply_writes_a_file_shifted_by_the_nudged_amount(qtbot, window, tmp_path, monkeypatch):
+    clip = make_flash_clip(tmp_path / "my clip's take.avi", seconds=6.0, audio_lead_s=0.12)
+    open_and_wait(qtbot, window, clip)
+    panel = window.panel
+    qtbot.mouseClick(panel.nudge_buttons[-40.0], Qt.MouseButton.LeftButton)  # detected +120 -> +80 ms
+    shift = panel.shift_ms
+    suggested = []
+
+    def ask(default: Path) -> Path:
+        suggested.append(default)
+        return default
+
+    monkeypatch.setattr(window, "ask_export_path", ask)
+    with qtbot.waitSignal(window.export_finished, timeout=ANALYSIS_TIMEOUT_MS):
+        QTest.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert suggested == [clip.with_name("my clip's take.synced.avi")]
+    out = suggested[0]
+    assert out.is_file() and clip.is_file()
+    rate = 16000
+    measured = measured_shift_ms(audio_of(clip, rate), audio_of(out, rate), rate)
+    assert measured == pytest.approx(shift, abs=1.5)
+    assert not window.export_dialog.isVisible()
+
+
+def test_export_never_replaces_the_input(qtbot, window, tmp_path, monkeypatch):
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=6.0, audio_lead_s=0.12)
+    open_and_wait(qtbot, window, clip)
+    before = clip.read_bytes()
+    monkeypatch.setattr(window, "ask_export_path", lambda default: clip)
+    window.export()
+    assert "never overwrites" in window.last_error
+    assert clip.read_bytes() == before and window._export_worker is None
+
+
+def test_cancelling_an_analysis_leaves_the_window_usable(qtbot, window, tmp_path):
+    long_clip = make_flash_clip(tmp_path / "long.avi", seconds=40.0)
+    window.options.exact = True
+    assert window.open_video(long_clip)
+    worker = window._analysis_worker
+    assert worker is not None
+    with qtbot.waitSignal(worker.signals.cancelled, timeout=ANALYSIS_TIMEOUT_MS):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window._analysis_worker is None)
+    assert window.analysis is None and "cancelled" in window.statusBar().currentMessage().lower()
+    assert not window.cancel_button.isVisible()
+    window.options.exact = False
+    analysis = open_and_wait(qtbot, window, make_flash_clip(tmp_path / "short.avi", seconds=5.0, audio_lead_s=-0.2))
+    assert analysis.offset_frames == -5
+
+
+def test_reopening_an_analysed_file_uses_the_cache(qtbot, window, tmp_path, monkeypatch):
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
+    first = open_and_wait(qtbot, window, clip)
+    calls = []
+    monkeypatch.setattr(core_analysis, "analyze", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr("syncdesk.gui.jobs.analyze", lambda *a, **k: calls.append(1))
+    second = open_and_wait(qtbot, window, clip)
+    assert calls == [] and second.offset_frames == first.offset_frames == 3
+    assert window.settings.recent_files()[0] == clip.resolve()
+
+
+def test_bad_files_give_a_message_and_the_window_stays_usable(qtbot, window, tmp_path, example_avi):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    assert not window.open_video(broken)
+    assert "broken.mp4" in window.last_error and window.video is None
+    assert not window.open_video(tmp_path / "missing.avi")
+    assert "no such file" in window.last_error
+    silent = make_flash_clip(tmp_path / "silent.mkv", seconds=3.0, audio=False)
+    assert window.open_video(silent)
+    assert "no sound" in window.last_error.lower() or "no audio" in window.last_error.lower()
+    assert window._analysis_worker is None
+    open_and_wait(qtbot, window, example_avi)  # still works afterwards
+
+
+def test_an_analysis_error_is_shown_not_raised(qtbot, window, tmp_path):
+    clip = make_flash_clip(tmp_path / "tiny.avi", seconds=0.12)  # shorter than one 5-frame window
+    with qtbot.waitSignal(window.analysis_failed, timeout=ANALYSIS_TIMEOUT_MS) as failed:
+        window.open_video(clip)
+    assert "frames" in failed.args[0] and window.analysis is None
+    assert window.last_error == failed.args[0]
+
+
+@pytest.mark.parametrize("name, options", [("ntsc.mp4", {"fps": Fraction(30000, 1001)}),
+                                           ("vfr.mkv", {"vfr": True})])
+def test_frame_stepping_shows_every_frame_once(qtbot, window, tmp_path, name, options):
+    clip = make_flash_clip(tmp_path / name, seconds=3.0, **options)
+    open_and_wait(qtbot, window, clip)
+    window.setFocus()
+    expected = decoded_times(clip)
+    seen = [window.player.position]
+    for _ in range(len(expected) + 2):  # two presses past the end change nothing
+        QTest.keyClick(window, Qt.Key.Key_Right)
+        if window.player.position != seen[-1]:
+            seen.append(window.player.position)
+    assert seen == pytest.approx(expected, abs=1e-6)
+    back = [window.player.position]
+    for _ in range(len(expected) + 2):
+        QTest.keyClick(window, Qt.Key.Key_Left)
+        if window.player.position != back[-1]:
+            back.append(window.player.position)
+    assert back[::-1] == pytest.approx(expected, abs=1e-6)
+
+
+def test_keyboard_transport(qtbot, window, tmp_path):
+    clip = make_flash_clip(tmp_path / "clip.mkv", seconds=5.0)
+    open_and_wait(qtbot, window, clip)
+    window.setFocus()
+    QTest.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert window.player.position == pytest.approx(1.0, abs=0.041)
+    QTest.keyClick(window, Qt.Key.Key_End)
+    assert window.player.position == pytest.approx(4.96, abs=0.041)
+    QTest.keyClick(window, Qt.Key.Key_Home)
+    assert window.player.position == 0.0
+    QTest.keyClick(window, Qt.Key.Key_Space)
+    assert window.player.rate == 1.0 and window.play_button.text() == "⏸"
+    qtbot.waitUntil(lambda: window.player.position > 0.3, timeout=5000)
+    QTest.keyClick(window, Qt.Key.Key_L)
+    assert window.player.rate == 2.0
+    QTest.keyClick(window, Qt.Key.Key_K)
+    assert window.player.rate == 0.0 and window.play_button.text() == "▶"
+    stopped = window.player.position
+    QTest.qWait(150)
+    assert window.player.position == stopped
+    QTest.keyClick(window, Qt.Key.Key_J)
+    assert window.player.rate == -1.0
+    qtbot.waitUntil(lambda: window.player.position < stopped, timeout=5000)
+    QTest.keyClick(window, Qt.Key.Key_K)
+
+
+def test_selecting_a_track_row_jumps_to_it(qtbot, window, example_avi):
+    open_and_wait(qtbot, window, example_avi)
+    window.player.seek(5.0)
+    rect = window.panel.tracks.visualItemRect(window.panel.tracks.item(0, 0))
+    qtbot.mouseClick(window.panel.tracks.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.player.position == 0.0 and window._selected == 0
+
+
+def test_gui_screenshot_command(tmp_path, qapp, oracle_weights, example_avi):
+    shot = tmp_path / "window.png"
+    code = main(["gui", str(example_avi), "--weights", str(oracle_weights), "--detector", "whole-frame",
+                 "--screenshot", str(shot)])
+    assert code == 0
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(shot))
+    assert (image.width(), image.height()) == (1280, 800)
+    centre = image.pixelColor(640, 200)  # the picture, not the empty viewer's dark fill
+    assert (centre.red(), centre.green(), centre.blue()) != (0x16, 0x18, 0x1B)
+    empty = tmp_path / "empty.png"
+    assert main(["gui", "--screenshot", str(empty)]) == 0 and QImage(str(empty)).width() == 1280
+
+
+def test_gui_screenshot_of_a_file_it_cannot_analyse_exits_1_with_the_reason(tmp_path, qapp, oracle_weights, capsys):
+    silent = make_flash_clip(tmp_path / "no sound.mkv", seconds=3.0, audio=False)
+    shot = tmp_path / "shot.png"
+    assert main(["gui", str(silent), "--weights", str(oracle_weights), "--screenshot", str(shot)]) == 1
+    error = capsys.readouterr().err
+    assert "no audio" in error.lower() or "no sound" in error.lower()
+    assert "Traceback" not in error and shot.is_file()  # the window, showing the message, is still pictured
