@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from syncdesk.cli import main
 from syncdesk.core import analysis as core_analysis
@@ -296,3 +297,61 @@ def test_gui_screenshot_of_a_file_it_cannot_analyse_exits_1_with_the_reason(tmp_
     error = capsys.readouterr().err
     assert "no audio" in error.lower() or "no sound" in error.lower()
     assert "Traceback" not in error and shot.is_file()  # the window, showing the message, is still pictured
+
+
+def test_dropping_a_file_opens_it(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    clip = make_flash_clip(tmp_path / "dropped clip.avi", seconds=5.0, audio_lead_s=0.12)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:
+        window.dropEvent(event)
+    assert window.video == clip and shown.args[0].offset_frames == 3
+
+
+def test_recent_files_menu_reopens_a_file(qtbot, window, tmp_path):
+    first = make_flash_clip(tmp_path / "first.avi", seconds=5.0)
+    second = make_flash_clip(tmp_path / "second.avi", seconds=5.0)
+    open_and_wait(qtbot, window, first)
+    open_and_wait(qtbot, window, second)
+    window.recent_menu.aboutToShow.emit()
+    names = [action.text() for action in window.recent_menu.actions() if action.text()]
+    assert names[:2] == ["second.avi", "first.avi"]
+    with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS):
+        window.recent_menu.actions()[1].trigger()
+    assert window.video == first.resolve()
+
+
+def test_wheel_zooms_the_timeline_and_fit_shows_all(qtbot, window, tmp_path):
+    from PySide6.QtGui import QWheelEvent
+
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=8.0)
+    open_and_wait(qtbot, window, clip)
+    plot = window.timeline.plot
+    view = plot.getViewBox()
+    window.timeline.fit()
+    QTest.qWait(20)
+    (left, right), (low, high) = view.viewRange()
+    centre = plot.mapFromScene(view.mapViewToScene(QPointF(4.0, 5.0)))
+    wheel = QWheelEvent(QPointF(centre), QPointF(plot.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, 480),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(plot.viewport(), wheel)
+    (zl, zr), (zlow, zhigh) = view.viewRange()
+    assert zr - zl < 0.7 * (right - left)  # zoomed in on time
+    assert (zlow, zhigh) == pytest.approx((low, high))  # confidence axis untouched
+    qtbot.mouseClick(window.fit_button, Qt.MouseButton.LeftButton)
+    assert view.viewRange()[0] == pytest.approx((left, right), rel=1e-3)
+
+
+def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_avi):
+    early = []
+    window._feed.track_ready.connect(lambda track: early.append((track.id, window.analysis is None,
+                                                                 set(window.timeline.curves))))
+    open_and_wait(qtbot, window, example_avi)
+    track_id, still_running, curves = early[0]
+    assert track_id == 0 and still_running and curves == {0}  # drawn while the analysis was still running
+    assert window.timeline.curves  # and kept once it finished
