@@ -12,7 +12,6 @@ to BGR, then reverses them back: the network sees RGB less ``[123, 117, 104]``, 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -21,8 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import WeightsError
-from ..sync.loading import load_state_dict, resolve_device
+from ..sync.loading import load_matching, resolve_device
 from .detectors import Detection
 
 #: subtracted from the R, G, B channels (see the module's docstring)
@@ -177,21 +175,8 @@ def to_detections(loc: np.ndarray, scores: np.ndarray, priors: np.ndarray, sourc
 
 def load_s3fd(path: os.PathLike | str, device: torch.device | str = "cpu") -> S3FD:
     """An S3FD in eval mode on ``device``, from a file with the published key names."""
-    state = load_state_dict(path)
     model = S3FD()
-    expected = model.state_dict()
-    name = Path(path).name
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        keys = missing or unexpected
-        detail = f"{'missing' if missing else 'unexpected'} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-        raise WeightsError(f"{name} is not an S3FD state_dict ({detail})")
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise WeightsError(f"{name} is not an S3FD state_dict ({key} has shape {tuple(tensor.shape)}, "
-                               f"expected {tuple(expected[key].shape)})")
-    model.load_state_dict(state)
+    load_matching(path, model, "an S3FD state_dict")
     # channels-last: 110 -> 84 ms per 320x180 input on a 2-core AVX2 CPU
     return model.eval().to(device, memory_format=torch.channels_last)
 

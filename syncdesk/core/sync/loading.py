@@ -50,21 +50,27 @@ def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") -> SyncNet:
-    """A SyncNet ready for inference on ``device``, from a file with the published key names."""
+def load_matching(path: os.PathLike | str, model: torch.nn.Module, what: str) -> None:
+    """Load ``path``'s state_dict into ``model`` if its key names and shapes are ``model``'s own;
+    else a :class:`WeightsError` saying the file is not ``what`` (e.g. "a SyncNet state_dict")."""
     state = load_state_dict(path)
-    model = SyncNet()
     expected = model.state_dict()
+    name = Path(path).name
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        detail = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(unexpected[:3])}"
-        raise WeightsError(f"{Path(path).name} is not a SyncNet state_dict ({detail}{' ...' if len(missing or unexpected) > 3 else ''})")
+        keys = missing or unexpected
+        detail = f"{'missing' if missing else 'unexpected'} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+        raise WeightsError(f"{name} is not {what} ({detail})")
     for key, tensor in state.items():
         if tensor.shape != expected[key].shape:
-            raise WeightsError(
-                f"{Path(path).name} is not a SyncNet state_dict ({key} has shape {tuple(tensor.shape)}, "
-                f"expected {tuple(expected[key].shape)})"
-            )
+            raise WeightsError(f"{name} is not {what} ({key} has shape {tuple(tensor.shape)}, "
+                               f"expected {tuple(expected[key].shape)})")
     model.load_state_dict(state)
+
+
+def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") -> SyncNet:
+    """A SyncNet ready for inference on ``device``, from a file with the published key names."""
+    model = SyncNet()
+    load_matching(path, model, "a SyncNet state_dict")
     return for_inference(model).to(device)
