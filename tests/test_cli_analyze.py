@@ -154,3 +154,16 @@ def test_an_existing_json_is_kept_unless_overwrite(tmp_path, oracle_weights, cap
     assert main(args) == 1 and out.read_text() == "my notes"
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0 and json.loads(out.read_text())["schema"] == "syncdesk.analysis/1"
+
+
+def test_version_names_syncdesk_torch_and_the_device():
+    import torch
+
+    from syncdesk import __version__
+
+    result = subprocess.run([sys.executable, "-m", "syncdesk", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == f"syncdesk {__version__}" and lines[1] == f"torch {torch.__version__}"
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert lines[2].startswith(f"device: {expected}")

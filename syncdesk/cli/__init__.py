@@ -16,12 +16,38 @@ from ..core.errors import Cancelled, SyncdeskError
 from . import analyze, fix, gui, models
 
 
+def version_text() -> str:
+    """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
+    import torch  # only when asked: --help and the parser stay fast
+
+    from ..core.sync.loading import resolve_device
+
+    device = resolve_device("auto")
+    if device.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(device)})"
+    elif device.type == "mps":
+        where = "mps (Apple GPU)"
+    else:
+        where = "cpu (no CUDA GPU or Apple MPS found)"
+    return f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {where}"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version, torch's version and the device that would be used, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncdesk",
         description="Find and fix audio-video (lip-sync) offsets in video files.",
     )
-    parser.add_argument("--version", action="version", version=f"syncdesk {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     analyze.add_parser(commands)
     fix.add_parser(commands)
