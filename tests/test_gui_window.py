@@ -355,3 +355,32 @@ def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_a
     track_id, still_running, curves = early[0]
     assert track_id == 0 and still_running and curves == {0}  # drawn while the analysis was still running
     assert window.timeline.curves  # and kept once it finished
+
+
+def test_playing_plays_the_sound_with_the_nudge_applied(qtbot, window, tmp_path, monkeypatch):
+    from syncdesk.gui.audio_out import BUFFER_MS
+
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
+    open_and_wait(qtbot, window, clip)
+    starts = []
+    monkeypatch.setattr(window.player.audio, "start", lambda path, start: starts.append((Path(path), start)) or True)
+    window.player.seek(2.0)
+    window.panel.nudge_by(-40.0)  # detected ~+120 -> ~+80 ms: we hear what was recorded 80 ms earlier
+    shift_s = window.panel.shift_ms / 1000
+    assert 0.07 < shift_s < 0.09
+    QTest.keyClick(window, Qt.Key.Key_Space)
+    assert starts[-1][0] == clip
+    heard_from = float(starts[-1][1])  # source time of the first sample, which sounds BUFFER_MS from now
+    assert heard_from == pytest.approx(2.0 + BUFFER_MS / 1000 - shift_s, abs=1e-3)
+    window.panel.nudge_by(40.0)  # a nudge while playing restarts the sound with the new shift
+    assert float(starts[-1][1]) == pytest.approx(window.player.position + BUFFER_MS / 1000 - shift_s - 0.040,
+                                                 abs=0.05)
+    QTest.keyClick(window, Qt.Key.Key_K)
+
+
+def test_missing_weights_are_explained_not_a_crash(qtbot, tmp_path):
+    win = MainWindow(AppSettings(), AnalysisOptions(detector="whole-frame"), interactive=False)
+    qtbot.addWidget(win)
+    assert win.open_video(make_flash_clip(tmp_path / "clip.avi", seconds=3.0))
+    assert "weights are missing" in win.statusBar().currentMessage() and "syncdesk models download" in win.last_error
+    assert win._analysis_worker is None and win.viewer.frame is not None
