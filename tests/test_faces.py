@@ -133,3 +133,14 @@ def test_a_shot_without_faces_is_searched_only_until_the_next_regular_check():
     scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
     assert [i for i in detector.asked if i >= 50] == [50, 51, 52, 53, 54, 55, *range(60, 120, 5)]
     assert [(t.start, t.end) for t in scan.tracks] == [(0, 49)]
+
+
+def test_a_detector_whose_box_size_jitters_keeps_one_track():
+    from syncdesk.core.faces.tracking import link_tracks
+
+    def centred(side: float) -> Detection:
+        return Detection(300 - side / 2, 200 - side / 2, 300 + side / 2, 200 + side / 2)
+
+    sizes = [100, 120, 144] * 50  # 144 -> 100 is IoU 0.48: the demo's last-box rule would start a new track
+    tracks = link_tracks([[centred(side)] for side in sizes], [[0, len(sizes) - 1]])
+    assert [(t.start, t.end) for t in tracks] == [(0, len(sizes) - 1)]

@@ -1,6 +1,6 @@
 """Face tracks within a shot, as the published pipeline builds them (syncnet-facts.md).
 
-Greedy IoU association (IoU > 0.5, a track survives up to 25 frames without a detection), tracks
+Greedy IoU association (IoU > 0.5 with the last box or the mean of the last three; a track survives up to 25 frames without a detection), tracks
 never cross a cut; kept if at least ``min_track`` frames long with a mean face size of at least
 ``min_face_size`` px; boxes linearly interpolated over gaps, then centre and size median-filtered
 over 13 frames.
@@ -18,6 +18,7 @@ from .detectors import Detection
 IOU_THRESHOLD = 0.5
 MAX_GAP = 25
 SMOOTHING = 13
+RECENT_BOXES = 3  # detections averaged for the link test
 
 
 @dataclass
@@ -52,6 +53,13 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _overlap(track: _Open, box: Sequence[float]) -> float:
+    """IoU with the track's last box, or with the mean of its last few if that is higher: a
+    detector's box size jitters from frame to frame, and one jittery box must not split a track."""
+    recent = np.mean(track.boxes[-RECENT_BOXES:], axis=0)
+    return max(iou(track.boxes[-1], box), iou(recent, box))
+
+
 def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> list[_Open]:
     """Greedy frame-by-frame association inside one shot ``[start, end]``."""
     done: list[_Open] = []
@@ -64,7 +72,7 @@ def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> li
         taken: set[int] = set()
         for detection in candidates:
             box = (detection.x1, detection.y1, detection.x2, detection.y2)
-            scores = [(iou(t.boxes[-1], box), i) for i, t in enumerate(active) if i not in taken]
+            scores = [(_overlap(t, box), i) for i, t in enumerate(active) if i not in taken]
             best = max(scores, default=(0.0, -1))
             if best[0] > IOU_THRESHOLD:
                 track = active[best[1]]
