@@ -7,9 +7,6 @@ import dataclasses
 import hashlib
 import random
 import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -27,6 +24,8 @@ from syncdesk.gui.app_settings import MAX_RECENT, AppSettings
 from syncdesk.gui.settings_dialog import SettingsDialog
 from syncdesk.gui.weights_dialog import WeightsDialog
 from syncdesk.gui.workers import WorkerPool
+
+from .http_fake import FakeServer
 
 PAYLOAD = random.Random(20240602).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -228,58 +227,16 @@ def test_settings_dialog_model_folder(qtbot, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- WeightsDialog
 
 
-class Server:
-    """Serves ``PAYLOAD``; can answer an error status or send slowly."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.chunk_delay = 0.0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/syncnet_v2.model"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                if server.status != 200:
-                    self.send_error(server.status)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(PAYLOAD)))
-                self.end_headers()
-                try:
-                    for start in range(0, len(PAYLOAD), 16_384):
-                        self.wfile.write(PAYLOAD[start:start + 16_384])
-                        self.wfile.flush()
-                        time.sleep(server.chunk_delay)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client cancelled
-                self.close_connection = True
-
-        return Handler
-
-
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     """A local server the manager downloads from, with the spec expecting its payload's sha256."""
-    srv = Server()
-    srv.thread.start()
+    srv = FakeServer(PAYLOAD).start()
     monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", srv.url)
     monkeypatch.setitem(weights.MODELS, "syncnet",
                         dataclasses.replace(weights.MODELS["syncnet"], sha256=PAYLOAD_SHA))
     monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    srv.stop()
 
 
 @pytest.fixture
@@ -313,7 +270,7 @@ def test_needed() -> None:
     assert not WeightsDialog.needed(path)
 
 
-def test_download_moves_the_bar_and_accepts(qtbot, server: Server, pool: WorkerPool) -> None:
+def test_download_moves_the_bar_and_accepts(qtbot, server: FakeServer, pool: WorkerPool) -> None:
     dialog = _weights_dialog(qtbot, pool)
     assert "about 52 MB" in dialog.findChild(QLabel, "intro").text()
     values: list[int] = []
@@ -329,7 +286,7 @@ def test_download_moves_the_bar_and_accepts(qtbot, server: Server, pool: WorkerP
 
 
 @pytest.mark.parametrize("how", ["404", "closed port"])
-def test_failed_download_shows_the_error_and_retries(qtbot, server: Server, pool: WorkerPool,
+def test_failed_download_shows_the_error_and_retries(qtbot, server: FakeServer, pool: WorkerPool,
                                                      monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     if how == "404":
         server.status = 404
@@ -356,7 +313,7 @@ def test_failed_download_shows_the_error_and_retries(qtbot, server: Server, pool
     assert dialog.weights_path().read_bytes() == PAYLOAD
 
 
-def test_cancel_during_a_slow_download(qtbot, server: Server, pool: WorkerPool) -> None:
+def test_cancel_during_a_slow_download(qtbot, server: FakeServer, pool: WorkerPool) -> None:
     server.chunk_delay = 0.05  # ~1 s for the whole file
     dialog = _weights_dialog(qtbot, pool)
     ticks: list[int] = []

@@ -12,7 +12,6 @@ import random
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -22,63 +21,10 @@ from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled, DownloadError, WeightsError
 from syncdesk.core.sync import weights
 
+from .http_fake import FakeServer
+
 DATA = random.Random(20240601).randbytes(300_000)
 DATA_SHA = hashlib.sha256(DATA).hexdigest()
-
-
-class FakeServer:
-    """Serves ``DATA`` at any path; supports ``Range``; can misbehave on request."""
-
-    def __init__(self) -> None:
-        self.ranges: list[Optional[str]] = []
-        self.drop_after: Optional[int] = None  # body bytes sent before hanging up
-        self.drops_left = 0  # how many responses are cut short (then behave)
-        self.ignore_range = False
-        self.fail_with: list[int] = []  # statuses answered first, one per request
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/syncnet_v2.model"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.ranges.append(self.headers.get("Range"))
-                if server.fail_with:
-                    self.send_error(server.fail_with.pop(0))
-                    return
-                start = self._start()
-                if start >= len(DATA):
-                    self.send_error(416)
-                    return
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
-                self.send_header("Content-Length", str(len(DATA) - start))
-                self.end_headers()
-                body = DATA[start:]
-                if server.drops_left and server.drop_after is not None:
-                    server.drops_left -= 1
-                    body = body[: server.drop_after]
-                self.wfile.write(body)
-                self.wfile.flush()
-                self.close_connection = True
-
-            def _start(self) -> int:
-                value = self.headers.get("Range")
-                if not value or server.ignore_range:
-                    return 0
-                return int(value.removeprefix("bytes=").split("-")[0])
-
-        return Handler
 
 
 @pytest.fixture(autouse=True)
@@ -98,11 +44,9 @@ def matching_sha(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
-    srv = FakeServer()
-    srv.thread.start()
+    srv = FakeServer(DATA).start()
     yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    srv.stop()
 
 
 def _part(name: str = "syncnet") -> Path:
