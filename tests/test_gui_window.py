@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from syncdesk.cli import main
 from syncdesk.core import analysis as core_analysis
@@ -384,3 +384,18 @@ def test_missing_weights_are_explained_not_a_crash(qtbot, tmp_path):
     assert win.open_video(make_flash_clip(tmp_path / "clip.avi", seconds=3.0))
     assert "weights are missing" in win.statusBar().currentMessage() and "syncdesk models download" in win.last_error
     assert win._analysis_worker is None and win.viewer.frame is not None
+
+
+def test_cancelling_an_export_leaves_no_file(qtbot, window, tmp_path, monkeypatch):
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=20.0, audio_lead_s=0.12)
+    open_and_wait(qtbot, window, clip)
+    target = tmp_path / "out.avi"
+    monkeypatch.setattr(window, "ask_export_path", lambda default: target)
+    window.export()
+    worker = window._export_worker
+    with qtbot.waitSignal(worker.signals.cancelled, timeout=ANALYSIS_TIMEOUT_MS):
+        qtbot.mouseClick(window.export_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # its Cancel
+    qtbot.waitUntil(lambda: window._export_worker is None)
+    assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
+    assert "nothing was written" in window.statusBar().currentMessage()
+    assert window.export_action.isEnabled()  # ready for another try
