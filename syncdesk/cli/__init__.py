@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..core.errors import Cancelled, SyncdeskError
-from . import analyze, fix, gui, models
+from . import analyze, batch, fix, gui, models
 
 
 def version_text() -> str:
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     analyze.add_parser(commands)
     fix.add_parser(commands)
+    batch.add_parser(commands)
     models.add_parser(commands)
     gui.add_parser(commands)
     return parser

@@ -1,0 +1,190 @@
+"""``syncdesk batch FOLDER``: analyse every video below FOLDER, classify, report, sort copies.
+
+The queue lives in the user data folder: run the same command again after a Ctrl-C, a crash or
+a kill and it resumes; files already analysed with the same settings are not analysed again
+(so re-running with another ``--preset`` only re-classifies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from tqdm import tqdm
+
+from ..core.batch import report
+from ..core.batch.report import Row
+from ..core.batch.runner import BatchRunner, JobUpdate, default_workers
+from ..core.batch.session import prepare
+from ..core.batch.store import ERROR, FINISHED, QUEUED, RUNNING, JobStore
+from ..core.errors import SyncdeskError
+from ..core.quality import PRESETS
+from .analyze import add_analysis_options, options_from
+from .progress import _Bar
+
+DEFAULT_PRESET = "high"
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 256: {text!r}")
+    return value
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    presets = ", ".join(f"{p.name} {p.min_confidence:g}/{p.max_offset_frames}" for p in PRESETS.values())
+    parser = commands.add_parser(
+        "batch", help="analyse every video in a folder: report, sort into good / poor",
+        description=("Analyse every video file below FOLDER (recursively) and classify each as good or poor by "
+                     f"a preset (minimum confidence / maximum absolute offset in frames: {presets}). "
+                     "The queue survives Ctrl-C, crashes and restarts: run the same command again to resume; "
+                     "files already analysed with the same settings are not analysed again."),
+    )
+    parser.add_argument("folder", type=Path, metavar="FOLDER")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                        help=f"quality preset that tells good from poor (default {DEFAULT_PRESET})")
+    parser.add_argument("--workers", type=_workers, metavar="N",
+                        help=f"analysis processes on CPU (default: half the cores, here {default_workers()}); "
+                             "a GPU is used by one process")
+    parser.add_argument("--report", type=Path, metavar="OUT_DIR",
+                        help="write OUT_DIR/report.json and OUT_DIR/report.csv")
+    parser.add_argument("--sort-into", type=Path, metavar="DIR",
+                        help="copy (never move) the files into DIR/good and DIR/poor; existing files are never "
+                             "replaced")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="analyse again the files that failed in an earlier run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_analysis_options(parser)
+    parser.set_defaults(run=run)
+
+
+class BatchBar(_Bar):
+    """Files done of the total, failures and an ETA; running files count by their progress."""
+
+    def __init__(self, total: int, done: int, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.done = done
+        self.failed = 0
+        self._running: dict[int, float] = {}
+        self.total = total
+        if self.enabled and total:
+            self._bar = tqdm(total=total, initial=done, desc=self._text(), file=sys.stderr, leave=False,
+                             unit="file", bar_format="{desc} {bar} [{elapsed}<{remaining}]")
+
+    def __call__(self, update: JobUpdate) -> None:
+        job_id = update.job.id
+        if update.state == RUNNING:
+            self._running[job_id] = update.fraction
+        else:
+            self._running.pop(job_id, None)
+            if update.state in FINISHED:
+                self.done += 1
+                self.failed += update.state == ERROR
+        self._show()
+
+    def _text(self) -> str:
+        return f"files {self.done}/{self.total}, {self.failed} failed"
+
+    def _show(self) -> None:
+        if self._bar is None:
+            return
+        self._bar.n = self.done + sum(self._running.values())
+        self._bar.set_description_str(self._text(), refresh=False)
+        self._bar.refresh()
+
+
+@contextmanager
+def _stop_on_interrupt(runner: BatchRunner) -> Iterator[None]:
+    """The first Ctrl-C stops the batch cleanly (running files are cancelled and queued
+    again); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        runner.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _number(value: Optional[float], spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(rows: list[Row], base: Path) -> str:
+    """One line per file (path below ``base``), the errors' reasons after the name."""
+    lines = [f"{'status':<8} {'offset':>6} {'conf':>7}  file"]
+    for row in rows:
+        try:
+            name = str(row.path.relative_to(base))
+        except ValueError:
+            name = str(row.path)
+        if row.error:
+            name = f"{name}: {row.error}"
+        lines.append(f"{row.status:<8} {_number(row.offset, '+d'):>6} {_number(row.confidence, '.2f'):>7}  {name}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    folder: Path = args.folder
+    if not folder.is_dir():
+        raise SyncdeskError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}")
+    base = Path(os.path.abspath(folder))  # as the scan spells the files' paths
+    preset = PRESETS[args.preset]
+    options = options_from(args)
+    if args.report:
+        report.check_report_dir(args.report)  # before a long batch, not after it
+    if args.sort_into and args.sort_into.exists() and not args.sort_into.is_dir():
+        raise SyncdeskError(f"{args.sort_into} is a file: --sort-into takes a folder")
+    exclude = []  # what this command writes is never scanned, even inside FOLDER
+    if args.sort_into:
+        exclude += [args.sort_into / report.GOOD, args.sort_into / report.POOR]
+    if args.report:
+        exclude += [args.report / report.JSON_NAME, args.report / report.CSV_NAME]
+    with JobStore() as store:
+        batch = prepare([folder], options, store, exclude, retry_errors=args.retry_errors)
+        if not batch.jobs and not batch.skipped:
+            raise SyncdeskError(f"no files in {folder}")
+        pending = batch.pending()
+        with BatchBar(len(batch.jobs), len(batch.jobs) - len(pending), args.quiet) as bar:
+            runner = BatchRunner(store, options, args.workers, on_update=bar)
+            with _stop_on_interrupt(runner):
+                runner.run(pending)
+        batch = batch.refreshed(store)
+    if runner.stopped:
+        left = sum(1 for job in batch.jobs if job.state == QUEUED)
+        print(f"syncdesk: interrupted: {left} of {len(batch.jobs)} files left in the queue; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    found = report.rows(batch.jobs, batch.skipped, preset)
+    totals = report.counts(found)
+    print(table(found, base))
+    print(f"{len(found)} files: " + ", ".join(f"{count} {status}" for status, count in totals.items())
+          + f" (preset {preset.name}: confidence >= {preset.min_confidence:g}, "
+            f"|offset| <= {preset.max_offset_frames} frames)")
+    if args.report:
+        json_path, csv_path = report.write_report(args.report, found, preset, batch.settings.fields)
+        print(f"report: {json_path}, {csv_path}")
+    if args.sort_into:
+        done = report.sort_into(args.sort_into, found, base)
+        print(f"sorted: {len(done.copied)} files in {args.sort_into} (good/, poor/)")
+        for _, message in done.failed:
+            print(f"syncdesk: not copied: {message}", file=sys.stderr)
+        if done.failed:
+            return 1
+    return 0

@@ -1,0 +1,10 @@
+"""Batch processing: a folder in, a report out, surviving Ctrl-C, kills and restarts.
+
+* :mod:`.scan` finds the files (recursively; non-video files become ``skipped`` rows);
+* :mod:`.store` is the persistent job queue (SQLite, WAL) in the user data folder;
+* :mod:`.session` puts a scan into the queue under a settings key;
+* :mod:`.runner` analyses the queued jobs in a pool of worker processes (:mod:`.worker`);
+* :mod:`.report` classifies the results by preset, writes JSON/CSV and sorts copies.
+
+No Qt here: the CLI and the GUI both drive these.
+"""

@@ -1,0 +1,211 @@
+"""A batch's outcome: classification by preset, the JSON and CSV report, and sorted copies.
+
+Classification reads the results kept in the queue, so another preset re-classifies a batch
+without analysing anything again.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from ... import __version__
+from ..errors import SyncdeskError
+from ..outputs import create_part, remove_quietly
+from ..quality import Preset
+from .scan import Skipped
+from .store import DONE, Job
+
+REPORT_SCHEMA = "syncdesk.batch-report/1"
+JSON_NAME, CSV_NAME = "report.json", "report.csv"
+GOOD, POOR = "good", "poor"
+#: the report's row fields, in CSV column order
+COLUMNS = ("path", "status", "offset", "offset_ms", "confidence", "min_dist", "error", "note")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One file of the report. ``offset`` is in analysis frames (40 ms), the preset's unit;
+    ``error`` is why a file is ``error`` or ``skipped``; ``note`` the analysis's first warning."""
+
+    path: Path
+    status: str  # good, poor, error, skipped (queued or running only in a report of an unfinished batch)
+    offset: Optional[int] = None
+    offset_ms: Optional[float] = None
+    confidence: Optional[float] = None
+    min_dist: Optional[float] = None
+    error: Optional[str] = None
+    note: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: str(self.path) if name == "path" else getattr(self, name) for name in COLUMNS}
+
+
+def classify(offset_frames: int, confidence: float, preset: Preset) -> str:
+    return GOOD if preset.accepts(offset_frames, confidence) else POOR
+
+
+def job_row(job: Job, preset: Preset) -> Row:
+    if job.state != DONE or job.result is None:
+        return Row(job.path, job.state, error=job.message)
+    result = job.result
+    return Row(job.path, classify(result["offset_frames"], result["confidence"], preset),
+               offset=result["offset_frames"], offset_ms=result["offset_ms"], confidence=result["confidence"],
+               min_dist=result["min_dist"], note=job.message)
+
+
+def rows(jobs: Iterable[Job], skipped: Iterable[Skipped], preset: Preset) -> list[Row]:
+    """Every file once, sorted by path."""
+    found = [job_row(job, preset) for job in jobs] + [Row(s.path, "skipped", error=s.reason) for s in skipped]
+    return sorted(found, key=lambda row: row.path.parts)
+
+
+def counts(report: Iterable[Row]) -> dict[str, int]:
+    totals = {GOOD: 0, POOR: 0, "error": 0, "skipped": 0}
+    for row in report:
+        totals[row.status] = totals.get(row.status, 0) + 1
+    return totals
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether ``path`` is a report syncdesk wrote (the only files a new report replaces)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as stream:
+            if path.suffix == ".json":
+                return json.load(stream).get("schema") == REPORT_SCHEMA
+            return next(csv.reader(stream), None) == list(COLUMNS)
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, csv.Error):
+        return False
+
+
+def check_report_dir(folder: Path) -> None:
+    """Refuse a report folder where the report would replace someone else's file (checked
+    before a long batch starts, and again when writing)."""
+    if folder.exists() and not folder.is_dir():
+        raise SyncdeskError(f"{folder} is a file: --report takes a folder")
+    for name in (JSON_NAME, CSV_NAME):
+        target = folder / name
+        if target.exists() and not _is_ours(target):
+            raise SyncdeskError(f"{target} exists and is not a syncdesk batch report: choose another folder "
+                                "(it is never overwritten)")
+
+
+def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.csv`` in ``folder``: complete files or none (each is
+    written to a ``.part`` file first, both are renamed into place at the end)."""
+    check_report_dir(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SyncdeskError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    document = {
+        "schema": REPORT_SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "syncdesk": __version__,
+        "preset": {"name": preset.name, "min_confidence": preset.min_confidence,
+                   "max_offset_frames": preset.max_offset_frames},
+        "settings": settings,
+        "counts": counts(report),
+        "files": [row.to_dict() for row in report],
+    }
+    targets = (folder / JSON_NAME, folder / CSV_NAME)
+    parts: list[Path] = []
+    try:
+        for target in targets:
+            parts.append(create_part(target))
+        # a file name that is not valid UTF-8 keeps its bytes: in the JSON as \udcXX (a valid JSON
+        # escape, read back as Python reads such names), in the CSV as they are on disk
+        with open(parts[0], "w", encoding="utf-8", errors="backslashreplace") as stream:
+            json.dump(document, stream, ensure_ascii=False, indent=1, allow_nan=False)
+            stream.write("\n")
+        with open(parts[1], "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(COLUMNS)
+            writer.writerows(["" if value is None else value for value in row.to_dict().values()] for row in report)
+        for part, target in zip(parts, targets, strict=True):
+            os.replace(part, target)
+    except OSError as exc:
+        raise SyncdeskError(f"cannot write the report in {folder}: {exc.strerror or exc}") from None
+    finally:
+        for part in parts:
+            remove_quietly(part)
+    return targets
+
+
+@dataclass
+class Sorted:
+    copied: list[tuple[Path, Path]] = field(default_factory=list)  # (source, copy), made now or by an earlier run
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def sort_into(folder: Path, report: Iterable[Row], base: Path) -> Sorted:
+    """Copy (never move) each good or poor file into ``folder/good`` or ``folder/poor``, at its
+    path below ``base`` (so same-named files of different subfolders stay apart). An existing
+    file is never replaced: the copy gets a free name ("clip (2).mp4"), unless that file is this
+    one's copy from an earlier run (same size and modification time), which is kept."""
+    done = Sorted()
+    for row in report:
+        if row.status not in (GOOD, POOR):
+            continue
+        try:
+            relative = row.path.relative_to(base)
+        except ValueError:
+            relative = Path(row.path.name)
+        try:
+            done.copied.append((row.path, copy_new(row.path, folder / row.status / relative)))
+        except SyncdeskError as exc:
+            done.failed.append((row.path, str(exc)))
+    return done
+
+
+def copy_new(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` or, when that exists, the first free ``target (N)``."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        original = source.stat()
+    except OSError as exc:
+        raise SyncdeskError(f"cannot copy {source.name}: {exc.strerror or exc}") from None
+    for number in range(1, 1000):
+        candidate = target if number == 1 else target.with_name(f"{target.stem} ({number}){target.suffix}")
+        if os.path.lexists(candidate):
+            if _same_copy(original, candidate):
+                return candidate
+            continue
+        if _copy_to(source, candidate):
+            return candidate
+    raise SyncdeskError(f"cannot find a free name for {target}")
+
+
+def _same_copy(original: os.stat_result, candidate: Path) -> bool:
+    try:
+        st = candidate.stat()
+    except OSError:
+        return False
+    # copies keep the source's modification time; 2 s: FAT's resolution
+    return st.st_size == original.st_size and abs(st.st_mtime_ns - original.st_mtime_ns) < 2_000_000_000
+
+
+def _copy_to(source: Path, target: Path) -> bool:
+    """Copy through a ``.part`` file; False if ``target`` appeared meanwhile (left alone)."""
+    part = create_part(target)
+    try:
+        shutil.copy2(source, part)
+        try:
+            os.link(part, target)  # unlike a rename, fails rather than replacing a file that appeared
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system (FAT, some shares)
+            if os.path.lexists(target):
+                return False
+            os.replace(part, target)
+        return True
+    except OSError as exc:
+        raise SyncdeskError(f"cannot copy {source.name} to {target.parent}: {exc.strerror or exc}") from None
+    finally:
+        remove_quietly(part)
