@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -38,6 +39,7 @@ from ..core.palette import track_colour
 from ..core.results import Analysis, Track
 from ..core.timecode import timecode
 from .app_settings import AppSettings
+from .batch_panel import BatchPanel
 from .jobs import TrackFeed, analysis_worker, export_worker
 from .offset_panel import OffsetPanel
 from .player import Player
@@ -98,6 +100,8 @@ class MainWindow(QMainWindow):
         self.viewer = FrameView()
         self.timeline = Timeline()
         self.panel = OffsetPanel()
+        self.batch = BatchPanel(self.pool, self.options)
+        self.batch.open_requested.connect(self.open_video)
         self._build_transport()
         self._build_layout()
         self._build_actions()
@@ -146,6 +150,10 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
+        self.batch_dock = QDockWidget("Batch queue", self, objectName="batch_dock")
+        self.batch_dock.setWidget(self.batch)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.batch_dock)
+        self.batch_dock.hide()
 
     def _action(self, text: str, slot, shortcut: Optional[str | QKeySequence] = None, name: str = "") -> QAction:
         action = QAction(text, self, objectName=name or text)
@@ -199,12 +207,16 @@ class MainWindow(QMainWindow):
         analysis_menu.addActions([self.reanalyse_action, self.cancel_action])
         view_menu = menu.addMenu("&View")
         view_menu.addAction(a("&Fit timeline", self.timeline.fit, "F", "fit_timeline"))
+        batch_toggle = self.batch_dock.toggleViewAction()
+        batch_toggle.setShortcut(QKeySequence("Ctrl+B"))
+        view_menu.addAction(batch_toggle)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(a("&About syncdesk", self._about, None, "about"))
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main_toolbar")
         toolbar.setIconSize(QSize(18, 18))
-        toolbar.addActions([self.open_action, self.export_action, self.reanalyse_action, self.settings_action])
+        toolbar.addActions([self.open_action, self.export_action, self.reanalyse_action, self.settings_action,
+                            batch_toggle])
         self._update_actions()
 
     def _build_status_bar(self) -> None:
@@ -467,6 +479,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.set_models_folder(dialog.models_folder())
         self.options = dialog.options()
+        self.batch.options = self.options
         self.settings.set_options(self.options)
         self.device_label.setText(device_description(self.options.device))
         if self.video is not None and self._analysis_worker is None:
@@ -489,6 +502,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.player.close()
+        self.batch.pause()  # running jobs go back to the queue: the next start resumes them
         self.pool.cancel_all()
         self.pool.wait(10_000)
         self.settings.save_window(self)
