@@ -94,7 +94,7 @@ def test_key_samples_large_files_but_hashes_small_ones_whole(tmp_path: Path, vid
 
 
 @pytest.mark.parametrize("change", [
-    {"detector": "haar"}, {"vshift": 14}, {"min_track": 101}, {"min_face_size": 99}, {"exact": True},
+    {"detector": "whole-frame"}, {"vshift": 14}, {"min_track": 101}, {"min_face_size": 99}, {"exact": True},
     {"fast_stride": 3}, {"save_dists": True},
 ])
 def test_key_changes_with_each_fingerprint_field(tmp_path: Path, video: Path, options: AnalysisOptions,
@@ -200,3 +200,21 @@ def test_large_file_keys_fast(tmp_path: Path, options: AnalysisOptions) -> None:
         fh.write(b"x")
     assert cache.key(big, options) != key
     os.unlink(big)
+
+
+def test_auto_detector_entries_change_when_s3fd_arrives(tmp_path, random_weights, monkeypatch):
+    from syncdesk.core.sync import weights
+
+    clip = tmp_path / "clip.bin"
+    clip.write_bytes(b"x" * 5000)
+    cache = AnalysisCache(tmp_path / "cache")
+    options = AnalysisOptions(weights=random_weights, detector="auto")
+    before = cache.key(clip, options)
+    assert before == cache.key(clip, AnalysisOptions(weights=random_weights, detector="haar"))
+    s3fd = weights.model_path("s3fd")
+    s3fd.parent.mkdir(parents=True, exist_ok=True)
+    s3fd.write_bytes(b"weights")
+    monkeypatch.setitem(weights.MODELS, "s3fd",
+                        dataclasses.replace(weights.MODELS["s3fd"], sha256=weights.sha256_file(s3fd)))
+    assert cache.key(clip, options) != before  # auto now means s3fd
+    assert cache.key(clip, options) == cache.key(clip, AnalysisOptions(weights=random_weights, detector="s3fd"))

@@ -64,7 +64,14 @@ def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.de
     return load_syncnet(weights_path, device), sha256_file(weights_path)
 
 
-def _validate(options: AnalysisOptions) -> None:
+def load_model(weights_path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The SyncNet for these weights on ``device`` and the weights' sha256, once per process."""
+    stat = weights_path.stat()
+    return _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device)
+
+
+def validate_options(options: AnalysisOptions) -> None:
+    """Refuse options the engine cannot use, with the flag's name in the message."""
     resolve_name(options.detector)  # raises for an unknown name
     if not 1 <= options.vshift <= 100:
         raise SyncdeskError("--vshift must be between 1 and 100 frames")
@@ -132,7 +139,7 @@ def analyze(
     on_track = on_track or (lambda track: None)
     options = options or AnalysisOptions()
     cancel = cancel or CancelToken()
-    _validate(options)
+    validate_options(options)
     timer = _Timer()
     path = Path(path)
 
@@ -144,8 +151,7 @@ def analyze(
     detector_name = resolve_name(options.detector)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
-        stat = weights_path.stat()
-        model, weights_sha = _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device)
+        model, weights_sha = load_model(weights_path, device)
         detector = create_detector(detector_name, options.device)
 
     with timer.stage("audio"):

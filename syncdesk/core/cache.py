@@ -25,6 +25,7 @@ from typing import Optional
 from .. import __version__
 from . import results, settings
 from .errors import SyncdeskError
+from .faces.choose import resolve_name
 from .options import AnalysisOptions
 from .results import Analysis
 from .sync.weights import locate, sha256_file
@@ -86,7 +87,8 @@ class AnalysisCache:
             "schema": results.SCHEMA,
             "version": __version__,
             "content": content,
-            "options": options.fingerprint(),
+            # "auto" is whichever detector it stands for now: downloading S3FD changes the result
+            "options": dict(options.fingerprint(), detector=resolve_name(options.detector)),
             "weights": weights_identity(options),
         }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()

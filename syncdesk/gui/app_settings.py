@@ -21,7 +21,7 @@ from ..core.sync.weights import MODELS
 
 MAX_RECENT = 10
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: accepted ranges, as the engine checks them (``analysis._validate``: a track needs 5 + 1 frames)
+#: accepted ranges, as the engine checks them (``analysis.validate_options``: a track needs 5 + 1 frames)
 VSHIFT_RANGE = (1, 100)
 MIN_TRACK_RANGE = (6, 1_000_000)
 MIN_FACE_RANGE = (1, 10_000)

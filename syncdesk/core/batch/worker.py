@@ -143,19 +143,17 @@ def _warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
     threads on CPU (a GPU's process keeps torch's default, one per core)."""
     import torch
 
-    from ..analysis import _loaded_model, _validate  # the engine's own checks and its per-process model
+    from ..analysis import load_model, validate_options  # the engine's own checks and its per-process model
     from ..sync.loading import resolve_device
     from ..sync.weights import locate
 
-    _validate(options)
+    validate_options(options)
     device = resolve_device(options.device)
     if device.type != "cpu" and index > 0:
         return device.type
     if device.type == "cpu":
         torch.set_num_threads(threads)
-    weights = locate("syncnet", options.weights)
-    stat = weights.stat()
-    _loaded_model(weights.resolve(), stat.st_mtime_ns, stat.st_size, device)
+    load_model(locate("syncnet", options.weights), device)
     return device.type
 
 
