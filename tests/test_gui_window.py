@@ -61,15 +61,20 @@ def test_open_analyses_in_a_worker_and_draws_a_curve_per_track(qtbot, window, ex
 
 
 def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_avi):
-    ticks = []
+    import time
+
+    ticks: list[float] = []
     timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(1))
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(20)
     analysis = open_and_wait(qtbot, window, example_avi)
     timer.stop()
     seconds = sum(analysis.timings.values())
     assert seconds > 0.5
-    assert len(ticks) >= 0.5 * seconds / 0.02  # at least half the ticks a free loop would fire
+    gaps = np.diff(ticks)
+    print(f"{len(ticks)} ticks in {seconds:.2f} s, longest gap {1000 * gaps.max():.0f} ms")
+    assert len(ticks) >= 0.25 * seconds / 0.02  # a quarter of a free loop's ticks, on 2 busy cores
+    assert gaps.max() < 0.5  # never frozen for half a second
 
 
 def test_dragging_the_playhead_changes_the_viewer_frame(qtbot, window, tmp_path, oracle_weights):
@@ -399,3 +404,16 @@ def test_cancelling_an_export_leaves_no_file(qtbot, window, tmp_path, monkeypatc
     assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
     assert "nothing was written" in window.statusBar().currentMessage()
     assert window.export_action.isEnabled()  # ready for another try
+
+
+def test_the_speaker_lane_shows_who_speaks(qtbot, window, tmp_path):
+    import pyqtgraph as pg
+
+    analysis = open_and_wait(qtbot, window, make_flash_clip(tmp_path / "clip.avi", seconds=8.0, audio_lead_s=0.12))
+    speaking = sum(speaker is not None for speaker in analysis.active_speaker)
+    assert 0 < speaking < len(analysis.active_speaker)
+    [lane] = [item for item in window.timeline._items if isinstance(item, pg.BarGraphItem)]
+    widths = lane.opts["width"]
+    assert sum(widths) == pytest.approx(speaking / 25, abs=1e-6)  # one bar per speaking run, in seconds
+    (_, _), (low, high) = window.timeline.plot.getViewBox().viewRange()
+    assert lane.opts["height"] > 0.08 * (high - low)  # visible whatever the curves' scale

@@ -20,7 +20,7 @@ from ..core.speaker import SPEAKING_THRESHOLD, frame_confidence
 from ..core.timecode import timecode
 
 ANALYSIS_FPS = 25
-LANE_HEIGHT = 1.5  # the active-speaker lane, drawn under the lowest curve
+LANE_SHARE, LANE_GAP = 0.12, 0.04  # the active-speaker lane under the lowest curve, as shares of its range
 PLAYHEAD_COLOUR = "#F0E442"
 
 
@@ -77,7 +77,7 @@ class Timeline(QWidget):
         self.duration = duration_s
         self.axis.fps = fps
         self.plot.getViewBox().setLimits(xMax=max(duration_s, 1.0))
-        self.plot.setYRange(-LANE_HEIGHT, 12.0, padding=0.02)
+        self.plot.setYRange(-2.0, 12.0, padding=0.02)
         self.fit()
 
     def set_shots(self, shots: Sequence[Sequence[int]]) -> None:
@@ -109,9 +109,10 @@ class Timeline(QWidget):
             values = np.asarray(track.framewise_confidence, dtype=float)
             if values.size:
                 low, high = min(low, float(values.min())), max(high, float(values.max()))
-        lane = (low - 0.5 - LANE_HEIGHT, low - 0.5)
+        span = high - low  # the lane keeps its share of the plot whatever the curves' scale
+        lane = (low - (LANE_GAP + LANE_SHARE) * span, low - LANE_GAP * span)
         self._speaker_lane(analysis.active_speaker, lane)
-        self.plot.setYRange(lane[0], high + 0.5, padding=0.02)
+        self.plot.setYRange(lane[0], high + LANE_GAP * span, padding=0.02)
 
     def _speaker_lane(self, speaker: Sequence[Optional[int]], lane: tuple[float, float]) -> None:
         """Coloured bars under the curves: who speaks when (gaps: nobody)."""
