@@ -352,10 +352,15 @@ def test_wheel_zooms_the_timeline_and_fit_shows_all(qtbot, window, tmp_path):
     assert view.viewRange()[0] == pytest.approx((left, right), rel=1e-3)
 
 
-def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_avi):
+def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_avi, monkeypatch):
     early = []
-    window._feed.track_ready.connect(lambda track: early.append((track.id, window.analysis is None,
-                                                                 set(window.timeline.curves))))
+    show_track = window._track_ready
+
+    def watched(track) -> None:
+        show_track(track)
+        early.append((track.id, window.analysis is None, set(window.timeline.curves)))
+
+    monkeypatch.setattr(window, "_track_ready", watched)
     open_and_wait(qtbot, window, example_avi)
     track_id, still_running, curves = early[0]
     assert track_id == 0 and still_running and curves == {0}  # drawn while the analysis was still running
@@ -417,3 +422,21 @@ def test_the_speaker_lane_shows_who_speaks(qtbot, window, tmp_path):
     assert sum(widths) == pytest.approx(speaking / 25, abs=1e-6)  # one bar per speaking run, in seconds
     (_, _), (low, high) = window.timeline.plot.getViewBox().viewRange()
     assert lane.opts["height"] > 0.08 * (high - low)  # visible whatever the curves' scale
+
+
+def test_opening_another_file_during_an_analysis_shows_only_the_new_one(qtbot, window, tmp_path):
+    slow = make_flash_clip(tmp_path / "slow.avi", seconds=40.0, audio_lead_s=0.12)
+    quick = make_flash_clip(tmp_path / "quick.avi", seconds=5.0, audio_lead_s=-0.2)
+    window.options.exact = True
+    shown = []
+    window.analysis_shown.connect(lambda analysis: shown.append(Path(analysis.source.path).name))
+    assert window.open_video(slow)
+    first = window._analysis_worker
+    window.options.exact = False
+    with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as result:
+        assert window.open_video(quick)
+    assert result.args[0].offset_frames == -5 and window.video == quick
+    qtbot.waitUntil(lambda: first not in window.pool.running(), timeout=ANALYSIS_TIMEOUT_MS)
+    QTest.qWait(100)
+    assert shown == ["quick.avi"] and window.analysis.source.path == str(quick)
+    assert set(window.timeline.curves) == {0} and window.panel.tracks.rowCount() == 1

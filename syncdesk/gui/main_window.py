@@ -88,11 +88,10 @@ class MainWindow(QMainWindow):
         self.last_error: Optional[str] = None
         self._analysis_worker: Optional[Worker] = None
         self._export_worker: Optional[Worker] = None
+        self.export_dialog: Optional[QProgressDialog] = None  # the running (or last) export's progress
         self._boxes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (first frame, boxes)
         self._selected: Optional[int] = None
         self._dialog: Optional[QMessageBox] = None
-        self._feed = TrackFeed(self)
-        self._feed.track_ready.connect(self._track_ready)
 
         self.setWindowTitle("syncdesk")
         self.setAcceptDrops(True)
@@ -266,8 +265,8 @@ class MainWindow(QMainWindow):
         path = Path(path)
         try:
             info = media.probe(path)
-            self.cancel_analysis()
             self.player.open(path, info)
+            self._drop_analysis()
         except SyncdeskError as exc:
             self.show_error(f"Cannot open {path.name}", str(exc))
             return False
@@ -288,8 +287,9 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- analysis
     def start_analysis(self, use_cache: bool = True) -> None:
-        if self.video is None or self._analysis_worker is not None:
+        if self.video is None:
             return
+        self._drop_analysis()
         options = self.options
         if WeightsDialog.needed(options.weights):
             if not self.interactive:
@@ -304,12 +304,19 @@ class MainWindow(QMainWindow):
         if not use_cache:
             self.cache.entry(self.cache.key(self.video, options)).unlink(missing_ok=True)
         self._set_analysis(None)
-        worker = analysis_worker(self.video, options, self.cache, self._feed)
-        worker.signals.progress.connect(self._analysis_progress)
-        worker.signals.finished.connect(self._analysis_finished)
-        worker.signals.failed.connect(self._analysis_failed)
-        worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("Analysis cancelled."))
-        worker.signals.done.connect(self._analysis_done)
+        feed = TrackFeed(self)
+        worker = analysis_worker(self.video, options, self.cache, feed)
+
+        def only_current(slot):  # a dropped analysis (another file opened since) is not shown
+            return lambda *args: slot(*args) if worker is self._analysis_worker else None
+
+        feed.track_ready.connect(only_current(self._track_ready))
+        worker.signals.progress.connect(only_current(self._analysis_progress))
+        worker.signals.finished.connect(only_current(self._analysis_finished))
+        worker.signals.failed.connect(only_current(self._analysis_failed))
+        worker.signals.cancelled.connect(only_current(self._analysis_cancelled))
+        worker.signals.done.connect(only_current(self._analysis_done))
+        worker.signals.done.connect(feed.deleteLater)
         self._analysis_worker = worker
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
@@ -324,13 +331,23 @@ class MainWindow(QMainWindow):
             self._analysis_worker.cancel()
             self.statusBar().showMessage("Cancelling…")
 
+    def _drop_analysis(self) -> None:
+        """Cancel the running analysis and stop listening to it (its file is no longer shown)."""
+        if self._analysis_worker is not None:
+            self._analysis_worker.cancel()
+            self._analysis_done()
+
+    def _analysis_cancelled(self) -> None:
+        self._analysis_done()
+        self.statusBar().showMessage("Analysis cancelled.")
+
     def _analysis_progress(self, stage: str, fraction: float) -> None:
         self.progress.setValue(int(1000 * fraction))
         self.progress.setFormat(f"{STAGES.get(stage, stage.capitalize())} %p%")
 
     def _track_ready(self, track: Track) -> None:
         """A track scored while the analysis goes on: show its curve and box now."""
-        if self._analysis_worker is None or self.info is None:
+        if self.info is None:
             return
         frames = max(1, round(self.info.duration_s * ANALYSIS_FPS))
         self.timeline.add_track(track, frames)
