@@ -180,12 +180,14 @@ def test_cancelling_an_analysis_leaves_the_window_usable(qtbot, window, tmp_path
     long_clip = make_flash_clip(tmp_path / "long.avi", seconds=40.0)
     window.options.exact = True
     assert window.open_video(long_clip)
+    assert window.panel.detected_words.text() == "Analysing long.avi…"
     worker = window._analysis_worker
     assert worker is not None
     with qtbot.waitSignal(worker.signals.cancelled, timeout=ANALYSIS_TIMEOUT_MS):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window._analysis_worker is None)
     assert window.analysis is None and "cancelled" in window.statusBar().currentMessage().lower()
+    assert window.panel.detected_words.text().startswith("Analysis cancelled")
     assert not window.cancel_button.isVisible()
     window.options.exact = False
     analysis = open_and_wait(qtbot, window, make_flash_clip(tmp_path / "short.avi", seconds=5.0, audio_lead_s=-0.2))

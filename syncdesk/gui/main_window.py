@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         self.batch_dock = QDockWidget("Batch queue", self, objectName="batch_dock")
         self.batch_dock.setWidget(self.batch)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.batch_dock)
+        self.resizeDocks([self.batch_dock], [220], Qt.Orientation.Vertical)  # the picture keeps most room
         self.batch_dock.hide()
 
     def _action(self, text: str, slot, shortcut: Optional[str | QKeySequence] = None, name: str = "") -> QAction:
@@ -323,6 +324,7 @@ class MainWindow(QMainWindow):
         self.progress.show()
         self.cancel_button.show()
         self.statusBar().showMessage(f"Analysing {self.video.name}…")
+        self.panel.set_status(f"Analysing {self.video.name}…")
         self._update_actions()
         self.pool.start(worker)
 
@@ -340,6 +342,7 @@ class MainWindow(QMainWindow):
     def _analysis_cancelled(self) -> None:
         self._analysis_done()
         self.statusBar().showMessage("Analysis cancelled.")
+        self.panel.set_status("Analysis cancelled: Analysis ▸ Analyse again (F5) starts it again.")
 
     def _analysis_progress(self, stage: str, fraction: float) -> None:
         self.progress.setValue(int(1000 * fraction))
@@ -363,6 +366,7 @@ class MainWindow(QMainWindow):
 
     def _analysis_failed(self, message: str) -> None:
         self._analysis_done()
+        self.panel.set_status(f"No result: {message}")
         self.show_error("Analysis failed", message)
         self.analysis_failed.emit(message)
 

@@ -168,6 +168,11 @@ class OffsetPanel(QWidget):
         self._show_verdict()
         self._set_shift(round(analysis.offset_ms))
 
+    def set_status(self, text: str) -> None:
+        """What the panel says while it has no result (analysing, failed, cancelled)."""
+        if self.analysis is None:
+            self.detected_words.setText(text)
+
     def add_track(self, track: Track) -> None:
         row = self.tracks.rowCount()
         self.tracks.insertRow(row)
