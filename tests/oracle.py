@@ -15,6 +15,7 @@ wrong shift costs ``SCALE`` for each window where the patterns differ.
 
 from __future__ import annotations
 
+import wave
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
@@ -197,3 +198,13 @@ def _write_audio(container: av.container.OutputContainer, stream: av.AudioStream
             container.mux(packet)
     for packet in stream.encode(None):
         container.mux(packet)
+
+
+def write_silent_wav(path: Path) -> Path:
+    """One second of 16 kHz mono silence as WAV, whatever ``path``'s extension says."""
+    with wave.open(str(path), "wb") as stream:
+        stream.setnchannels(1)
+        stream.setsampwidth(2)
+        stream.setframerate(16000)
+        stream.writeframes(np.zeros(16000, np.int16).tobytes())
+    return path

@@ -11,27 +11,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from syncdesk.cli import main
 from syncdesk.core.batch.store import default_path
 
-from .oracle import make_flash_clip
+from .oracle import make_flash_clip, write_silent_wav
 
 FAST = ["--detector", "whole-frame"]
-
-
-def _wav(path: Path) -> Path:
-    with wave.open(str(path), "wb") as stream:
-        stream.setnchannels(1)
-        stream.setsampwidth(2)
-        stream.setframerate(16000)
-        stream.writeframes(np.zeros(16000, np.int16).tobytes())
-    return path
 
 
 @pytest.fixture
@@ -47,7 +36,7 @@ def project(tmp_path: Path) -> Path:
     make_flash_clip(root / "mute.avi", audio=False)
     (root / "corrupt.avi").write_bytes(b"\x00not a video" * 1000)
     (root / "notes.txt").write_text("shot list", encoding="utf-8")
-    _wav(root / "podcast.mp4")
+    write_silent_wav(root / "podcast.mp4")
     return root
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from syncdesk.cli import main
 
-from .oracle import make_flash_clip
+from .oracle import make_flash_clip, write_silent_wav
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -67,14 +66,6 @@ def test_names_with_spaces_quotes_and_accents(tmp_path, oracle_weights):
     assert json.loads(out.read_text(encoding="utf-8"))["offset_frames"] == 0
 
 
-def _write_wav(path: Path) -> Path:
-    with wave.open(str(path), "wb") as stream:
-        stream.setnchannels(1)
-        stream.setsampwidth(2)
-        stream.setframerate(16000)
-        stream.writeframes(np.zeros(16000, np.int16).tobytes())
-    return path
-
 
 def _truncate(path: Path, share: float) -> Path:
     data = path.read_bytes()
@@ -86,7 +77,7 @@ BAD_INPUTS = {
     "missing": (lambda d: d / "nothing here.mp4", "no such file"),
     "folder": (lambda d: d, "is a folder"),
     "text": (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", "not a video file"),
-    "audio-only": (lambda d: _write_wav(d / "voice.wav"), "no video stream"),
+    "audio-only": (lambda d: write_silent_wav(d / "voice.wav"), "no video stream"),
     "no-audio": (lambda d: make_flash_clip(d / "mute.mkv", seconds=1.0, audio=False), "no audio stream"),
     "corrupt-mp4": (lambda d: _truncate(make_flash_clip(d / "cut.mp4", seconds=2.0), 0.5), "corrupt"),
     "truncated-avi": (lambda d: _truncate(make_flash_clip(d / "cut.avi", seconds=4.0), 0.4), "truncated"),
