@@ -84,3 +84,35 @@ def test_a_crashed_worker_is_one_error_row_and_the_batch_goes_on(clips, oracle_w
     assert crashed.state == ERROR and "stopped unexpectedly (killed by signal 9)" in crashed.message
     assert [job.state for job in jobs.values()] == [DONE, DONE]
 
+
+
+def test_one_process_can_analyse_several_files_at_once_as_on_a_gpu(clips, oracle_weights, monkeypatch):
+    """A GPU's process is sent ``workers`` files at once; the same path, forced on CPU."""
+    monkeypatch.setattr(BatchRunner, "slots_for", lambda self, device_type: 3)
+    options = AnalysisOptions(weights=oracle_weights, detector="whole-frame")
+    updates: list[JobUpdate] = []
+    with JobStore() as store:
+        batch = prepare([clips], options, store)
+        BatchRunner(store, options, workers=1, on_update=updates.append).run(batch.pending())
+        jobs = batch.refreshed(store).jobs
+    assert [job.result["offset_frames"] for job in jobs] == [0, 1, 2]
+    first_done = next(index for index, update in enumerate(updates) if update.state == DONE)
+    started = {update.job.id for update in updates[:first_done] if update.state == RUNNING}
+    assert started == {job.id for job in jobs}  # all three were running before any finished
+
+
+def test_stopping_a_process_with_several_files_queues_them_all_again(clips, oracle_weights, monkeypatch):
+    monkeypatch.setattr(BatchRunner, "slots_for", lambda self, device_type: 3)
+    options = AnalysisOptions(weights=oracle_weights, detector="whole-frame", exact=True)
+    with JobStore() as store:
+        batch = prepare([clips], options, store)
+        runner = BatchRunner(store, options, workers=1)
+
+        def on_update(update: JobUpdate) -> None:
+            if update.state == RUNNING and update.fraction > 0:
+                runner.stop()  # while all three run
+
+        runner.on_update = on_update
+        runner.run(batch.pending())
+        states = [job.state for job in batch.refreshed(store).jobs]
+    assert states.count(QUEUED) >= 2 and RUNNING not in states  # nothing left "running"

@@ -2,10 +2,10 @@
 writes every outcome to the store the moment it arrives.
 
 * CPU: ``workers`` processes, each with ``cores // workers`` torch threads and its own model.
-* GPU (CUDA or MPS): one process owns the device and the model and takes the files one after
-  another; its decoding already overlaps the compute (a reader thread per file). Decoders in
-  other processes feeding that one is not done, and this path has not run on a GPU yet (our
-  build machines have none).
+* GPU (CUDA or MPS): one process owns the device and the model and is sent ``workers`` files at
+  once: their decoders, face scans and crops run in parallel threads of that process while the
+  one model serves them all. This path has not run on a GPU yet (our build machines have none);
+  the tests run the same many-files-in-one-process path on CPU.
 
 A file that fails (corrupt, no audio, no face, even a crash of its worker process) becomes an
 ``error`` row and the batch goes on. :meth:`BatchRunner.stop` (Ctrl-C in the CLI, cancel in the
@@ -89,7 +89,8 @@ class _Worker:
             self.process.start()
         child.close()  # the parent keeps only its end: a dead worker then reads as EOF
         self.ready = False
-        self.job: Optional[Job] = None
+        self.jobs: dict[int, Job] = {}  # sent and not finished, by id
+        self.slots = 1  # files it is sent at once (more on a GPU)
         self.cancelled = False
         self.gone = False  # dead, or let go (an extra process on a GPU)
         self.crashed = False  # died after it was ready: a fresh one takes its place
@@ -97,7 +98,11 @@ class _Worker:
     @property
     def waited_on(self) -> bool:
         """Starting or busy: a message (or its death) is expected."""
-        return not self.gone and (self.job is not None or not self.ready)
+        return not self.gone and (bool(self.jobs) or not self.ready)
+
+    @property
+    def free(self) -> bool:
+        return self.ready and not self.gone and len(self.jobs) < self.slots
 
     def send(self, message: object) -> bool:
         try:
@@ -142,6 +147,11 @@ class BatchRunner:
     def stop(self) -> None:
         self._stop.set()
 
+    def slots_for(self, device_type: str) -> int:
+        """Files one process analyses at once: one on CPU (parallelism comes from processes), all
+        ``workers`` on a GPU (one process owns the device; its files decode in parallel threads)."""
+        return 1 if device_type == "cpu" else self.workers
+
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
@@ -173,7 +183,7 @@ class BatchRunner:
                 if handle.crashed and pending:
                     handle.join(timeout=1)
                     pool[position] = handle = start(handle.index)
-                if handle.ready and not handle.gone and handle.job is None and pending:
+                while handle.free and pending:
                     self._dispatch(handle, pending)
             waited_on = [handle for handle in pool if handle.waited_on]
             if not waited_on:
@@ -187,7 +197,7 @@ class BatchRunner:
             self._lost(handle)
             return
         self.store.start(job.id)
-        handle.job = job = self._stored(job)
+        handle.jobs[job.id] = job = self._stored(job)
         self.on_update(JobUpdate(job, RUNNING))
 
     def _receive(self, handles: list[_Worker], timeout: float) -> None:
@@ -207,20 +217,22 @@ class BatchRunner:
         kind = message[0]
         if kind == worker.READY:
             handle.ready = True
+            handle.slots = self.slots_for(message[1])
             if message[1] != "cpu" and handle.index > 0:
                 handle.let_go()  # one process owns the GPU
             return
         if kind == worker.FATAL:
             self._fail(message[1])
             return
-        job = handle.job
-        if job is None or message[1] != job.id:
+        job = handle.jobs.get(message[1])
+        if job is None:
             return
         if kind == worker.PROGRESS:
             self.on_update(JobUpdate(job, RUNNING, fraction=message[2]))
             return
         _, _, outcome, result, text = message
-        handle.job, handle.cancelled = None, False
+        del handle.jobs[job.id]
+        handle.cancelled = handle.cancelled and bool(handle.jobs)
         if outcome in (worker.CANCELLED, worker.FATAL):
             self._release(job)
             if outcome == worker.FATAL:
@@ -248,36 +260,39 @@ class BatchRunner:
         handle.process.join(1)
         code = handle.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        job, handle.job = handle.job, None
-        if job is None:
+        jobs, handle.jobs = list(handle.jobs.values()), {}
+        if not jobs:
             if not handle.ready and not self.stopped:
                 self._fail(f"an analysis process could not start ({how})")
             return
-        if self.stopped or handle.cancelled:  # e.g. Ctrl-C reached it before it could ignore it
-            self._release(job)
-            return
-        message = f"{job.path.name}: the analysis process stopped unexpectedly ({how}); the file may crash the decoder"
-        self.store.finish(job.id, ERROR, None, message)
-        self.on_update(JobUpdate(self._stored(job), ERROR, 1.0, None, message))
+        for job in jobs:
+            if self.stopped or handle.cancelled:  # e.g. Ctrl-C reached it before it could ignore it
+                self._release(job)
+                continue
+            which = "the file" if len(jobs) == 1 else f"the file (or one of the {len(jobs)} it was analysing)"
+            message = (f"{job.path.name}: the analysis process stopped unexpectedly ({how}); "
+                       f"{which} may crash the decoder")
+            self.store.finish(job.id, ERROR, None, message)
+            self.on_update(JobUpdate(self._stored(job), ERROR, 1.0, None, message))
 
     def _shutdown(self, pool: list[_Worker]) -> None:
         """Cancel what still runs, wait a little for it, put unfinished jobs back in the queue,
         and end every process."""
         try:
             for handle in pool:
-                if handle.job is not None and not handle.cancelled:
+                if handle.jobs and not handle.cancelled:
                     handle.cancel()
             deadline = time.monotonic() + CANCEL_GRACE_S
             while time.monotonic() < deadline:
-                busy = [handle for handle in pool if handle.job is not None and not handle.gone]
+                busy = [handle for handle in pool if handle.jobs and not handle.gone]
                 if not busy:
                     break
                 self._receive(busy, min(_WAIT_S, max(0.0, deadline - time.monotonic())))
         finally:
             for handle in pool:
-                if handle.job is not None:
-                    self._release(handle.job)
-                    handle.job = None
+                for job in handle.jobs.values():
+                    self._release(job)
+                handle.jobs = {}
                 if not handle.ready:
                     handle.process.terminate()  # still importing or loading: nothing to lose
                 elif not handle.gone:

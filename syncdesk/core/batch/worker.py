@@ -4,14 +4,18 @@ Spawned (never forked: torch's threads do not survive a fork) with one end of a 
 First the worker checks the options, picks the device and loads the model (once: ``analysis``
 keeps it per process), and replies ``("ready", device_type)``, or ``("fatal", message)`` for a
 problem of the whole batch (bad option, no such device, unreadable weights) and exits.
-Requests: ``(job_id, path)``, :data:`CANCEL`, or ``None`` to exit. Replies: ``("progress",
-job_id, fraction)`` now and then, and one ``("finished", job_id, outcome, result, message)`` per
-request, where ``outcome`` is a store state (``done``, ``error``, ``skipped``), :data:`CANCELLED`
-or :data:`FATAL`. Results are small dicts, never frames. Each analysis also goes into the
-:class:`AnalysisCache`, so the app opens a batch job at once.
+Requests: ``(job_id, path)``, :data:`CANCEL` (every running job), or ``None`` to exit. Replies:
+``("progress", job_id, fraction)`` now and then, and one ``("finished", job_id, outcome, result,
+message)`` per request, where ``outcome`` is a store state (``done``, ``error``, ``skipped``),
+:data:`CANCELLED` or :data:`FATAL`. Results are small dicts, never frames. Each analysis also goes
+into the :class:`AnalysisCache`, so the app opens a batch job at once.
 
-On a GPU only worker 0 loads the model: the others reply ``ready`` at once and the parent lets
-them go (one process owns the device). Nothing heavy is imported before Ctrl-C is ignored.
+Each request runs in a thread of its own; the main thread only reads the pipe, so a cancel (or the
+parent's death) is seen at once. On CPU the parent sends one request at a time. On a GPU only
+worker 0 loads the model (the others reply ``ready`` at once and the parent lets them go) and the
+parent sends it several files at once: their decoders, face scans and crops run in parallel
+threads while the one model on the device serves them all. Nothing heavy is imported before
+Ctrl-C is ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..cache import AnalysisCache
 from ..cancel import CancelToken
@@ -36,9 +40,8 @@ CANCEL = "cancel"
 READY, PROGRESS, FINISHED = "ready", "progress", "finished"
 #: outcomes of a request besides the store's states; FATAL is also the reply of a failed start
 CANCELLED, FATAL = "cancelled", "fatal"
-#: seconds between progress replies, and between looks at the pipe for a cancel
+#: seconds between progress replies
 PROGRESS_EVERY_S = 0.5
-POLL_EVERY_S = 0.1
 #: share of a file's time per stage: (start, end)
 _STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 0.5), "embeddings": (0.5, 1.0)}
 _WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}
@@ -46,34 +49,11 @@ _WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}
 Outcome = tuple[str, Optional[dict[str, Any]], Optional[str]]
 
 
-class _PipeToken(CancelToken):
-    """Cancelled when the parent sends anything (a cancel) or goes away (the pipe closes)."""
-
-    def __init__(self, conn: Connection) -> None:
-        super().__init__()
-        self._conn = conn
-        self._lock = threading.Lock()  # the decoder thread checks too
-        self._next = 0.0
-
-    def check(self) -> None:
-        now = time.monotonic()
-        if now >= self._next and not self.cancelled and self._lock.acquire(blocking=False):
-            try:
-                self._next = now + POLL_EVERY_S
-                if self._conn.poll():
-                    self.cancel()
-            except OSError:
-                self.cancel()
-            finally:
-                self._lock.release()
-        super().check()
-
-
 class _Progress:
     """The engine's ``progress(stage, fraction)`` as one fraction of the file, sent now and then."""
 
-    def __init__(self, conn: Connection, job_id: int, whole_frame: bool) -> None:
-        self._conn = conn
+    def __init__(self, send: Callable[[tuple[Any, ...]], bool], job_id: int, whole_frame: bool) -> None:
+        self._send = send
         self._job_id = job_id
         self._stages = _WHOLE_FRAME_STAGES if whole_frame else _STAGES
         self._next = 0.0
@@ -84,7 +64,7 @@ class _Progress:
         if span is None or now < self._next:
             return
         self._next = now + PROGRESS_EVERY_S
-        _send(self._conn, (PROGRESS, self._job_id, span[0] + (span[1] - span[0]) * fraction))
+        self._send((PROGRESS, self._job_id, span[0] + (span[1] - span[0]) * fraction))
 
 
 def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
@@ -113,7 +93,8 @@ def _has_video(path: Path) -> bool:
         return bool(container.streams.video)
 
 
-def _analyse(conn: Connection, job_id: int, path: Path, options: AnalysisOptions, cache: AnalysisCache) -> Outcome:
+def _analyse(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Path, options: AnalysisOptions,
+             cache: AnalysisCache, cancel: CancelToken) -> Outcome:
     from ..analysis import analyze
 
     try:
@@ -121,8 +102,8 @@ def _analyse(conn: Connection, job_id: int, path: Path, options: AnalysisOptions
             return SKIPPED, None, f"{path.name} has no video stream"
         analysis = cache.get(path, options)
         if analysis is None:
-            analysis = analyze(path, options, progress=_Progress(conn, job_id, options.detector == "whole-frame"),
-                               cancel=_PipeToken(conn))
+            analysis = analyze(path, options, progress=_Progress(send, job_id, options.detector == "whole-frame"),
+                               cancel=cancel)
             try:
                 cache.put(path, options, analysis)
             except SyncdeskError:  # a full or read-only cache costs a re-analysis in the app, nothing more
@@ -157,6 +138,42 @@ def _warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
     return device.type
 
 
+class _Jobs:
+    """The analyses running in this process, a thread each; replies go through one lock."""
+
+    def __init__(self, conn: Connection, options: AnalysisOptions) -> None:
+        self._conn = conn
+        self._options = options
+        self._cache = AnalysisCache()
+        self._send_lock = threading.Lock()
+        self._tokens: dict[int, CancelToken] = {}
+        self._threads: list[threading.Thread] = []
+
+    def send(self, message: tuple[Any, ...]) -> bool:
+        with self._send_lock:
+            return _send(self._conn, message)
+
+    def start(self, job_id: int, path: Path) -> None:
+        token = self._tokens[job_id] = CancelToken()
+        thread = threading.Thread(target=self._run, args=(job_id, path, token), name=f"syncdesk-job-{job_id}",
+                                  daemon=True)
+        self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
+        thread.start()
+
+    def _run(self, job_id: int, path: Path, token: CancelToken) -> None:
+        outcome = _analyse(self.send, job_id, path, self._options, self._cache, token)
+        self._tokens.pop(job_id, None)
+        self.send((FINISHED, job_id, *outcome))
+
+    def cancel_all(self) -> None:
+        for token in list(self._tokens.values()):
+            token.cancel()
+
+    def wait(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+
 def serve(conn: Connection, index: int, threads: int, options: AnalysisOptions) -> None:
     """The process's main loop (the ``target`` the parent spawns)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
@@ -167,17 +184,20 @@ def serve(conn: Connection, index: int, threads: int, options: AnalysisOptions) 
         return
     if not _send(conn, (READY, device)):
         return
-    cache = AnalysisCache()
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):  # the parent is gone (killed)
-            return
-        if request is None:
-            return
-        if request == CANCEL:  # came after the job it was meant for had finished
-            continue
-        job_id, path = request
-        outcome = _analyse(conn, job_id, Path(path), options, cache)
-        if not _send(conn, (FINISHED, job_id, *outcome)):
-            return
+    jobs = _Jobs(conn, options)
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):  # the parent is gone (killed): stop what runs
+                return
+            if request is None:
+                return
+            if request == CANCEL:
+                jobs.cancel_all()
+                continue
+            job_id, path = request
+            jobs.start(job_id, Path(path))
+    finally:
+        jobs.cancel_all()
+        jobs.wait()
