@@ -96,3 +96,18 @@ def test_playback_audio_is_shifted_by_the_nudge(tmp_path):
     assert np.array_equal(first, whole[30080:30880])
     rest = np.frombuffer(feed.send(10 ** 6), np.int16)  # past the end: silence, never an error
     assert len(rest) == 10 ** 6 and not rest[-1000:].any()
+
+
+def test_the_frames_kept_for_back_steps_are_bounded_in_bytes(tmp_path, monkeypatch):
+    from syncdesk.core import frames
+
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=2.0, size=64)
+    monkeypatch.setattr(frames, "RECENT_BYTES", 10 * 64 * 64 * 3)  # room for 10 frames of 64x64
+    with FrameReader(clip) as reader:
+        for _ in range(30):
+            reader.next_frame()
+        assert len(reader._recent) == 10
+        times = [reader.current.time_s]
+        for _ in range(9):  # back-steps within the kept frames need no decoding
+            times.append(reader.previous_frame().time_s)
+        assert times == sorted(times, reverse=True) and len(set(times)) == 10

@@ -24,8 +24,10 @@ from .media import _frame_time, ffmpeg_reason, first_video_time, open_input
 
 #: decode forward instead of seeking when the target is at most this far ahead (seconds)
 FORWARD_LIMIT_S = 2.0
-#: frames kept for instant back-steps (a 1080p RGB frame is 6 MB)
+#: frames kept for instant back-steps, at most this many and this many bytes (a 1080p RGB frame
+#: is 6 MB: 24 of them; a 4K one 25 MB: 6)
 RECENT_FRAMES = 24
+RECENT_BYTES = 160 * 2**20
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,10 @@ class FrameReader:
         self._decoder: Optional[Iterator[tuple[float, av.VideoFrame]]] = None
         self._pending: Optional[tuple[float, av.VideoFrame]] = None  # decoded, after the current frame
         self._raw: tuple[float, av.VideoFrame]  # the current frame as decoded
-        self._recent: deque[VideoFrame] = deque(maxlen=RECENT_FRAMES)  # consecutive frames, oldest first
+        context = self._stream.codec_context
+        frame_bytes = max(1, (context.width or 1) * (context.height or 1) * 3)
+        keep = max(2, min(RECENT_FRAMES, RECENT_BYTES // frame_bytes))
+        self._recent: deque[VideoFrame] = deque(maxlen=keep)  # consecutive frames, oldest first
         self._current: Optional[VideoFrame] = None
         try:
             self._t0: Fraction = first_video_time(path)
