@@ -374,3 +374,13 @@ def test_choosing_nothing_or_quitting(qtbot, pool: WorkerPool, monkeypatch: pyte
     with qtbot.waitSignal(dialog.rejected):
         _press(qtbot, dialog, "quit")
     assert dialog.result() == QDialog.DialogCode.Rejected
+
+
+def test_the_model_folder_s_s3fd_file_is_used(tmp_path: Path) -> None:
+    settings = AppSettings(tmp_path / "syncdesk.ini")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    settings.set_models_folder(folder)
+    assert settings.options().s3fd_weights is None
+    (folder / "sfd_face.pth").write_bytes(b"w")
+    assert settings.options().s3fd_weights == folder / "sfd_face.pth"

@@ -250,3 +250,29 @@ def test_analyze_with_s3fd_follows_its_boxes(one_face, oracle_weights, shapes, t
     [track] = doc["tracks"]
     assert (track["start_frame"], track["end_frame"]) == (0, 99)
     assert all(box[3] - box[1] == pytest.approx(2048, abs=1) for box in track["boxes"])
+
+
+def test_an_s3fd_file_given_explicitly_is_used_and_auto_means_s3fd(tmp_path):
+    from syncdesk.core.errors import WeightsError
+    from syncdesk.core.faces.choose import create_detector, resolve_name
+
+    assert resolve_name("auto") == "haar"  # nothing downloaded in the test's data dir
+    weights = tmp_path / "my models" / "sfd_face.pth"
+    weights.parent.mkdir()
+    torch.save(S3FD().state_dict(), weights)
+    assert resolve_name("auto", weights) == "s3fd"
+    assert create_detector("auto", "cpu", weights).name == "s3fd"
+    with pytest.raises(WeightsError, match="not found"):  # given but missing: an error, not a quiet fallback
+        resolve_name("auto", tmp_path / "missing.pth")
+
+
+def test_analyze_takes_s3fd_weights_from_a_path(one_face, oracle_weights, shapes, tmp_path):
+    weights = tmp_path / "elsewhere" / "sfd_face.pth"
+    weights.parent.mkdir()
+    save(zero_state(shapes, conf_5=[0.0, LOGIT_95]), weights)  # one 2048 px box per frame
+    out = tmp_path / "auto.json"
+    assert main(["analyze", str(one_face), "--weights", str(oracle_weights), "--s3fd-weights", str(weights),
+                 "--json", str(out), "--quiet"]) == 0  # --detector auto: S3FD, because a file was given
+    doc = json.loads(out.read_text())
+    assert doc["engine"]["detector"] == "s3fd"
+    assert all(box[3] - box[1] == pytest.approx(2048, abs=1) for box in doc["tracks"][0]["boxes"])

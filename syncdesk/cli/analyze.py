@@ -21,6 +21,8 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--detector", default="auto", choices=DETECTORS,
                        help="how faces are found (default auto: s3fd when its weights are downloaded, else the "
                             "bundled haar); whole-frame treats each frame as one face crop")
+    group.add_argument("--s3fd-weights", type=Path, metavar="sfd_face.pth",
+                       help="S3FD state_dict file (default: the model manager's copy); --detector auto then uses S3FD")
     group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                        help="compute device (auto: CUDA, else Apple MPS, else CPU)")
     group.add_argument("--vshift", type=int, default=15, metavar="FRAMES",
@@ -37,6 +39,7 @@ def options_from(args: argparse.Namespace) -> AnalysisOptions:
     return AnalysisOptions(
         weights=args.weights,
         detector=args.detector,
+        s3fd_weights=args.s3fd_weights,
         device=args.device,
         vshift=args.vshift,
         min_track=args.min_track,

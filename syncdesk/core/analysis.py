@@ -148,11 +148,11 @@ def analyze(
         if not info.has_audio:
             raise SyncdeskError(f"{path.name} has no audio stream: there is nothing to sync")
     weights_path = locate("syncnet", options.weights)
-    detector_name = resolve_name(options.detector)
+    detector_name = resolve_name(options.detector, options.s3fd_weights)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
         model, weights_sha = load_model(weights_path, device)
-        detector = create_detector(detector_name, options.device)
+        detector = create_detector(detector_name, options.device, options.s3fd_weights)
 
     with timer.stage("audio"):
         report(progress, "audio", 0.0)

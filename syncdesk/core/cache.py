@@ -57,7 +57,12 @@ def content_key(path: os.PathLike | str) -> str:
 
 def weights_identity(options: AnalysisOptions) -> str:
     """The sha256 of the SyncNet weights the analysis would load (a ``WeightsError`` if none)."""
-    path = locate("syncnet", options.weights).resolve()
+    return _file_sha(locate("syncnet", options.weights))
+
+
+def _file_sha(path: Path) -> str:
+    """A weights file's sha256, computed once per (path, size, mtime)."""
+    path = path.resolve()
     st = path.stat()
     memo = (str(path), st.st_size, st.st_mtime_ns)
     with _weights_lock:
@@ -78,6 +83,7 @@ class AnalysisCache:
     def key(self, path: os.PathLike | str, options: AnalysisOptions) -> str:
         """The entry name for ``path`` analysed with ``options``; raises ``SyncdeskError`` if
         the file cannot be read or the weights cannot be found."""
+        detector = resolve_name(options.detector, options.s3fd_weights)
         try:
             content = content_key(path)
         except OSError as exc:
@@ -88,8 +94,9 @@ class AnalysisCache:
             "version": __version__,
             "content": content,
             # "auto" is whichever detector it stands for now: downloading S3FD changes the result
-            "options": dict(options.fingerprint(), detector=resolve_name(options.detector)),
+            "options": dict(options.fingerprint(), detector=detector),
             "weights": weights_identity(options),
+            "s3fd": _file_sha(locate("s3fd", options.s3fd_weights)) if detector == "s3fd" else None,
         }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 

@@ -21,6 +21,7 @@ class AnalysisOptions:
 
     weights: Optional[Path] = None
     detector: str = "auto"
+    s3fd_weights: Optional[Path] = None  # an sfd_face.pth elsewhere than the model manager's copy
     device: str = "auto"
     vshift: int = 15
     min_track: int = 100

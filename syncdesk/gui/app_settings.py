@@ -97,6 +97,7 @@ class AppSettings:
         chosen_path = Path(str(chosen)) if chosen else None
         return AnalysisOptions(
             weights=self.syncnet_weights() or (chosen_path if chosen_path and chosen_path.is_file() else None),
+            s3fd_weights=self._folder_file("s3fd"),
             device=device if device in DEVICES else default.device,
             detector=detector if detector in core_options.DETECTORS else default.detector,
             vshift=_as_int(qs.value("analysis/vshift"), default.vshift, *VSHIFT_RANGE),
@@ -129,10 +130,14 @@ class AppSettings:
 
     def syncnet_weights(self) -> Optional[Path]:
         """``models_folder()/syncnet_v2.model`` when it is there, else None."""
+        return self._folder_file("syncnet")
+
+    def _folder_file(self, model: str) -> Optional[Path]:
+        """The model folder's copy of ``model``'s published file (syncnet_v2.model, sfd_face.pth), if any."""
         folder = self.models_folder()
         if folder is None:
             return None
-        path = folder / MODELS["syncnet"].filename
+        path = folder / MODELS[model].filename
         return path if path.is_file() else None
 
     # ---------------------------------------------------------------- window layout

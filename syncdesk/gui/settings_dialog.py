@@ -222,7 +222,8 @@ class SettingsDialog(QDialog):
 
     def options(self) -> AnalysisOptions:
         """The input options with the dialog's fields. ``weights``: the model folder's SyncNet
-        file when it has one; a file from the previous folder is dropped; any other is kept."""
+        file when it has one; a file from the previous folder is dropped; any other is kept.
+        ``s3fd_weights``: the model folder's sfd_face.pth when it has one."""
         filename = MODELS["syncnet"].filename
         folder = self.models_folder()
         weights = self._input.weights
@@ -231,8 +232,10 @@ class SettingsDialog(QDialog):
         elif weights is not None and self._input_folder is not None and \
                 Path(weights) == self._input_folder / filename:
             weights = None
+        s3fd = folder / MODELS["s3fd"].filename if folder is not None else None
         return dataclasses.replace(
             self._input,
+            s3fd_weights=s3fd if s3fd is not None and s3fd.is_file() else None,
             device=str(self.device.currentData()),
             detector=str(self.detector.currentData()),
             vshift=self.vshift.value(),

@@ -28,7 +28,7 @@ class Settings:
     @classmethod
     def of(cls, options: AnalysisOptions) -> "Settings":
         """Raises ``WeightsError`` when the SyncNet weights cannot be found."""
-        fields = dict(options.fingerprint(), detector=resolve_name(options.detector),
+        fields = dict(options.fingerprint(), detector=resolve_name(options.detector, options.s3fd_weights),
                       weights_sha256=weights_identity(options), schema=results.SCHEMA, version=__version__)
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return cls(fields, digest[:32])

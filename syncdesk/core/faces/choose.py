@@ -3,18 +3,25 @@ the bundled Haar cascade (nothing to download)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 from ..errors import SyncdeskError, WeightsError
 from ..options import DETECTORS
 from ..sync.weights import locate
 from .detectors import FaceDetector, HaarFaceDetector, WholeFrameDetector
 
 
-def resolve_name(name: str) -> str:
-    """The detector ``name`` stands for (``auto`` resolved)."""
+def resolve_name(name: str, s3fd_weights: Optional[Path] = None) -> str:
+    """The detector ``name`` stands for (``auto`` resolved). ``s3fd_weights``: a file given
+    explicitly; ``auto`` then means S3FD, and a missing file is an error, not a quiet fallback."""
     if name not in DETECTORS:
         raise SyncdeskError(f"unknown detector {name!r}: available: {', '.join(DETECTORS)}")
     if name != "auto":
         return name
+    if s3fd_weights is not None:
+        locate("s3fd", s3fd_weights)
+        return "s3fd"
     try:
         locate("s3fd")
     except WeightsError:
@@ -22,13 +29,13 @@ def resolve_name(name: str) -> str:
     return "s3fd"
 
 
-def create_detector(name: str, device: str = "auto") -> FaceDetector:
-    resolved = resolve_name(name)
+def create_detector(name: str, device: str = "auto", s3fd_weights: Optional[Path] = None) -> FaceDetector:
+    resolved = resolve_name(name, s3fd_weights)
     if resolved == "whole-frame":
         return WholeFrameDetector()
     if resolved == "haar":
         return HaarFaceDetector()
-    weights = locate("s3fd")  # a clear "how to get it" error before anything loads
+    weights = locate("s3fd", s3fd_weights)  # a clear "how to get it" error before anything loads
     from .s3fd import S3FDDetector  # torch network: only when asked for
 
     return S3FDDetector(weights, device=device)
