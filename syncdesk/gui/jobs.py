@@ -8,7 +8,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.analysis import analyze
 from ..core.cache import AnalysisCache
 from ..core.cancel import CancelToken
 from ..core.errors import SyncdeskError
@@ -31,6 +30,8 @@ def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, 
     """Analyse ``path`` (or read it from the cache) and store the result in the cache."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> Analysis:
+        from ..core.analysis import analyze  # torch: imported off the GUI thread, after the window shows
+
         cached = cache.get(path, options)
         if cached is not None:
             return cached

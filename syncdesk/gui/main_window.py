@@ -229,11 +229,19 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", objectName="cancel_analysis")
         self.cancel_button.clicked.connect(self.cancel_analysis)
         self.cancel_button.hide()
-        self.device_label = QLabel(device_description(self.options.device), objectName="device")
+        self.device_label = QLabel("Device: …", objectName="device")
+        self._show_device()
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.device_label)
         bar.showMessage("Open a video to find its audio-video offset.")
+
+    def _show_device(self) -> None:
+        """Find the device in the pool (it imports torch: half a second the window need not wait)."""
+        name = self.options.device
+        worker = Worker(lambda _progress, _cancel: device_description(name), name="device")
+        worker.signals.finished.connect(self.device_label.setText)
+        self.pool.start(worker)
 
     def _update_actions(self) -> None:
         analysing = self._analysis_worker is not None
@@ -502,7 +510,7 @@ class MainWindow(QMainWindow):
         self.options = dialog.options()
         self.batch.options = self.options
         self.settings.set_options(self.options)
-        self.device_label.setText(device_description(self.options.device))
+        self._show_device()
         if self.video is not None and self._analysis_worker is None:
             self.start_analysis()
 
