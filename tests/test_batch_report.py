@@ -142,3 +142,18 @@ def test_a_failed_copy_is_reported_and_leaves_no_part_file(tmp_path):
     source = _clip(tmp_path / "x.mp4", b"data")
     assert copy_new(source, dest / "good" / "x.mp4").read_bytes() == b"data"
     assert [p.name for p in (dest / "good").iterdir()] == ["x.mp4"]
+
+
+def test_a_file_that_changes_class_has_its_earlier_copy_moved(tmp_path):
+    base = tmp_path / "in"
+    clip = _clip(base / "sub" / "c.mp4", b"a clip")
+    dest = tmp_path / "sorted"
+    assert sort_into(dest, [Row(clip, "good")], base).copied == [(clip, dest / "good" / "sub" / "c.mp4")]
+    # another preset: now poor; the earlier, untouched copy moves over instead of staying in good/
+    assert sort_into(dest, [Row(clip, "poor")], base).copied == [(clip, dest / "poor" / "sub" / "c.mp4")]
+    assert not (dest / "good" / "sub" / "c.mp4").exists() and clip.read_bytes() == b"a clip"
+    # a copy someone edited is theirs: it stays where it is
+    edited = dest / "poor" / "sub" / "c.mp4"
+    edited.write_bytes(b"a clip, trimmed by hand")
+    assert sort_into(dest, [Row(clip, "good")], base).copied == [(clip, dest / "good" / "sub" / "c.mp4")]
+    assert edited.read_bytes() == b"a clip, trimmed by hand"

@@ -148,7 +148,9 @@ def sort_into(folder: Path, report: Iterable[Row], base: Path) -> Sorted:
     """Copy (never move) each good or poor file into ``folder/good`` or ``folder/poor``, at its
     path below ``base`` (so same-named files of different subfolders stay apart). An existing
     file is never replaced: the copy gets a free name ("clip (2).mp4"), unless that file is this
-    one's copy from an earlier run (same size and modification time), which is kept."""
+    one's copy from an earlier run (same size and modification time), which is kept. When an
+    earlier run put this file's copy in the other folder (another preset), that copy is moved
+    over, so the folders agree with the report."""
     done = Sorted()
     for row in report:
         if row.status not in (GOOD, POOR):
@@ -157,11 +159,29 @@ def sort_into(folder: Path, report: Iterable[Row], base: Path) -> Sorted:
             relative = row.path.relative_to(base)
         except ValueError:
             relative = Path(row.path.name)
+        target = folder / row.status / relative
         try:
-            done.copied.append((row.path, copy_new(row.path, folder / row.status / relative)))
+            _move_earlier_copy(row.path, folder / (POOR if row.status == GOOD else GOOD) / relative, target)
+            done.copied.append((row.path, copy_new(row.path, target)))
         except SyncdeskError as exc:
             done.failed.append((row.path, str(exc)))
     return done
+
+
+def _move_earlier_copy(source: Path, earlier: Path, target: Path) -> None:
+    """Move ``earlier`` to ``target`` if it is ``source``'s untouched copy and ``target`` is free."""
+    try:
+        original = source.stat()
+    except OSError:
+        return  # copy_new reports it
+    if not _same_copy(original, earlier) or os.path.lexists(target):
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(earlier, target)
+    except OSError as exc:
+        raise SyncdeskError(f"cannot move the earlier copy of {source.name} to {target.parent}: "
+                            f"{exc.strerror or exc}") from None
 
 
 def copy_new(source: Path, target: Path) -> Path:
