@@ -4,12 +4,14 @@ the bundled Haar cascade (nothing to download)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import SyncdeskError, WeightsError
 from ..options import DETECTORS
 from ..sync.weights import locate
-from .detectors import FaceDetector, HaarFaceDetector, WholeFrameDetector
+
+if TYPE_CHECKING:
+    from .detectors import FaceDetector
 
 
 def resolve_name(name: str, s3fd_weights: Optional[Path] = None) -> str:
@@ -30,6 +32,8 @@ def resolve_name(name: str, s3fd_weights: Optional[Path] = None) -> str:
 
 
 def create_detector(name: str, device: str = "auto", s3fd_weights: Optional[Path] = None) -> FaceDetector:
+    from .detectors import HaarFaceDetector, WholeFrameDetector  # OpenCV: only when a detector is made
+
     resolved = resolve_name(name, s3fd_weights)
     if resolved == "whole-frame":
         return WholeFrameDetector()
