@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -63,10 +63,12 @@ def _screenshot(window: MainWindow, video: Optional[Path], path: Path) -> int:
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish(1))
     if video is None:
         finish(0)
-    elif not window.open_video(video) or (window._analysis_worker is None and window.analysis is None):
+    elif not window.open_video(video) or (not window.analysing and window.analysis is None):
         finish(1)  # unreadable, or nothing to analyse (no audio): the window says why
     with _errors_shown_in(window, also=lambda: finish(1)):
         loop.exec()
+    window.pool.wait(30_000)  # the device label's lookup, among others: the picture shows their results
+    QCoreApplication.processEvents()
     saved = window.grab().save(str(path))
     window.close()
     if not saved:

@@ -26,13 +26,15 @@ class TrackFeed(QObject):
     track_ready = Signal(object)  # Track
 
 
-def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, feed: TrackFeed) -> Worker:
-    """Analyse ``path`` (or read it from the cache) and store the result in the cache."""
+def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, feed: TrackFeed,
+                    use_cache: bool = True) -> Worker:
+    """Analyse ``path`` (or read it from the cache, unless ``use_cache`` is off) and store the
+    result in the cache."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> Analysis:
         from ..core.analysis import analyze  # torch: imported off the GUI thread, after the window shows
 
-        cached = cache.get(path, options)
+        cached = cache.get(path, options) if use_cache else None
         if cached is not None:
             return cached
         result = analyze(path, options, progress=progress, cancel=cancel,

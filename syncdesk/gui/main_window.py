@@ -310,11 +310,9 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage("No SyncNet weights: analysis not started.")
                 return
             options.weights = dialog.weights_path()
-        if not use_cache:
-            self.cache.entry(self.cache.key(self.video, options)).unlink(missing_ok=True)
         self._set_analysis(None)
         feed = TrackFeed(self)
-        worker = analysis_worker(self.video, options, self.cache, feed)
+        worker = analysis_worker(self.video, options, self.cache, feed, use_cache)
 
         def only_current(slot):  # a dropped analysis (another file opened since) is not shown
             return lambda *args: slot(*args) if worker is self._analysis_worker else None
@@ -335,6 +333,10 @@ class MainWindow(QMainWindow):
         self.panel.set_status(f"Analysing {self.video.name}…")
         self._update_actions()
         self.pool.start(worker)
+
+    @property
+    def analysing(self) -> bool:
+        return self._analysis_worker is not None
 
     def cancel_analysis(self) -> None:
         if self._analysis_worker is not None:
@@ -362,7 +364,7 @@ class MainWindow(QMainWindow):
             return
         frames = max(1, round(self.info.duration_s * ANALYSIS_FPS))
         self.timeline.add_track(track, frames)
-        self._boxes[track.id] = (track.start_frame, np.asarray(track.boxes, dtype=float)[:, 1:5])
+        self._keep_boxes(track)
         self._refresh_boxes()
 
     def _analysis_finished(self, analysis: Analysis) -> None:
@@ -390,13 +392,17 @@ class MainWindow(QMainWindow):
         if analysis is not None:
             self.timeline.set_analysis(analysis)
             for track in analysis.tracks:
-                self._boxes[track.id] = (track.start_frame, np.asarray(track.boxes, dtype=float)[:, 1:5])
+                self._keep_boxes(track)
         self.panel.set_analysis(analysis)
         self.player.set_shift(self.panel.shift_ms)
         self._refresh_boxes()
         self._update_actions()
 
     # ------------------------------------------------------------------ viewer
+    def _keep_boxes(self, track: Track) -> None:
+        """A track's boxes as an array (frame i - start -> x1, y1, x2, y2) for drawing."""
+        self._boxes[track.id] = (track.start_frame, np.asarray(track.boxes, dtype=float)[:, 1:5])
+
     def _frame_boxes(self, time_s: float) -> list[FaceBox]:
         frame = round(time_s * ANALYSIS_FPS)
         speaker = None

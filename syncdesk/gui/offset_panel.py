@@ -201,8 +201,7 @@ class OffsetPanel(QWidget):
             self._set_verdict("No confident speaker: no offset can be given", "none")
             return
         light = traffic_light(analysis.offset_frames, analysis.confidence, self.preset.currentData())
-        self._set_verdict(f"● {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}",
-                          {"good": "good", "fair": "fair", "poor": "poor"}[light])
+        self._set_verdict(f"● {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}", light)
 
     def _set_verdict(self, text: str, state: str) -> None:
         self.verdict.setText(text)
