@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core import results
 from ..core.errors import SyncdeskError
-from ..core.options import DETECTORS, AnalysisOptions
+from ..core.options import DETECTORS, PRECISIONS, AnalysisOptions
 from ..core.quality import direction, verdict
 from ..core.results import Analysis
 from .progress import StageBar
@@ -33,6 +33,9 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                        help="smallest mean face size kept (default 100)")
     group.add_argument("--exact", action="store_true",
                        help="score every window in float32 exactly as the published demo (slower)")
+    group.add_argument("--precision", default="auto", choices=PRECISIONS,
+                       help="fast mode's arithmetic (auto: bfloat16 where the CPU computes it natively, "
+                            "else float32); --exact is always float32")
 
 
 def options_from(args: argparse.Namespace) -> AnalysisOptions:
@@ -45,6 +48,7 @@ def options_from(args: argparse.Namespace) -> AnalysisOptions:
         min_track=args.min_track,
         min_face_size=args.min_face_size,
         exact=args.exact,
+        precision=args.precision,
         save_dists=getattr(args, "save_dists", False),
     )
 
@@ -63,7 +67,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="replace existing --json / --annotate files (refused otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_analysis_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, engine="syncdesk.core.analysis")
 
 
 def _clock(frame: int, fps: int) -> str:

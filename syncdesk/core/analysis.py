@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -21,7 +22,7 @@ from .faces.choose import create_detector, resolve_name
 from .faces.crop import crop_face
 from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
 from .faces.tracking import FaceTrack, keep_tracks
-from .options import AnalysisOptions
+from .options import PRECISIONS, AnalysisOptions
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
 from .shots import ShotDetector
@@ -29,7 +30,7 @@ from .speaker import active_speaker, clip_verdict
 from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
-from .sync.loading import load_syncnet, resolve_device
+from .sync.loading import load_syncnet, resolve_device, resolve_precision
 from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
 
@@ -58,16 +59,20 @@ def _whole_frame_crop(image: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.device) -> tuple[torch.nn.Module, str]:
+def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.device,
+                  dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
     """The model and its weights' sha256, loaded once per process (batch workers and the GUI
     analyse many files); a replaced weights file (new mtime or size) is loaded afresh."""
-    return load_syncnet(weights_path, device), sha256_file(weights_path)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing releases the GIL: overlap it with the loading
+        digest = pool.submit(sha256_file, weights_path)
+        return load_syncnet(weights_path, device, dtype), digest.result()
 
 
-def load_model(weights_path: Path, device: torch.device) -> tuple[torch.nn.Module, str]:
-    """The SyncNet for these weights on ``device`` and the weights' sha256, once per process."""
+def load_model(weights_path: Path, device: torch.device,
+               dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, str]:
+    """The SyncNet for these weights on ``device`` in ``dtype`` and the weights' sha256, once per process."""
     stat = weights_path.stat()
-    return _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device)
+    return _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device, dtype)
 
 
 def validate_options(options: AnalysisOptions) -> None:
@@ -79,6 +84,10 @@ def validate_options(options: AnalysisOptions) -> None:
         raise SyncdeskError(f"--min-track must be at least {WINDOW_FRAMES + 1} frames (one SyncNet window)")
     if options.min_face_size < 1:
         raise SyncdeskError("--min-face-size must be at least 1 px")
+    if options.precision not in PRECISIONS:
+        raise SyncdeskError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if options.exact and options.precision == "bfloat16":
+        raise SyncdeskError("--exact computes in float32: it cannot be combined with --precision bfloat16")
 
 
 def _silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:
@@ -151,7 +160,8 @@ def analyze(
     detector_name = resolve_name(options.detector, options.s3fd_weights)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
-        model, weights_sha = load_model(weights_path, device)
+        dtype = torch.float32 if options.exact else resolve_precision(options.precision, device)
+        model, weights_sha = load_model(weights_path, device, dtype)
         detector = create_detector(detector_name, options.device, options.s3fd_weights)
 
     with timer.stage("audio"):
@@ -202,6 +212,7 @@ def analyze(
             mode="exact" if options.exact else "fast",
             window_stride=options.stride,
             silence_weighting=not options.exact,
+            precision=str(dtype).removeprefix("torch."),
         ),
         offset_frames=verdict.offset_frames,
         offset_ms=verdict.offset_ms,

@@ -9,6 +9,8 @@ from typing import Optional
 #: ``auto``: S3FD when its weights are downloaded, else the bundled ``haar``; ``whole-frame``:
 #: every frame is one face crop (clips that are already tight crops)
 DETECTORS = ("auto", "s3fd", "haar", "whole-frame")
+#: ``--precision``: ``auto`` is bfloat16 where the CPU computes it natively, else float32
+PRECISIONS = ("auto", "float32", "bfloat16")
 #: fast mode scores every 5th window: each frame is seen by exactly one scored window
 FAST_STRIDE = 5
 #: frames of float video per batch stay near this, whatever the stride (memory)
@@ -29,6 +31,9 @@ class AnalysisOptions:
     exact: bool = False
     save_dists: bool = False
     fast_stride: int = FAST_STRIDE
+    #: fast mode's arithmetic: ``auto`` (bfloat16 on CPUs that compute it natively), ``float32``
+    #: or ``bfloat16``; ``exact`` is always float32
+    precision: str = "auto"
 
     def fingerprint(self) -> dict[str, object]:
         """The settings that change an analysis's result (a cache or queue key, with the file and
@@ -38,7 +43,7 @@ class AnalysisOptions:
             "vshift": self.vshift,
             "min_track": self.min_track,
             "min_face_size": self.min_face_size,
-            "mode": "exact" if self.exact else f"fast/{self.fast_stride}",
+            "mode": "exact" if self.exact else f"fast/{self.fast_stride}/{self.precision}",
             "save_dists": self.save_dists,
         }
 

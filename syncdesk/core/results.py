@@ -34,6 +34,7 @@ class Engine:
     mode: str = "fast"  # "fast" or "exact"
     window_stride: int = 1
     silence_weighting: bool = False
+    precision: str = "float32"  # the towers' arithmetic: "float32" or "bfloat16"
 
 
 @dataclass

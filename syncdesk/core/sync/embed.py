@@ -21,6 +21,11 @@ from .model import MFCC_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC, SyncNet
 PAIRWISE_EPS = 1e-6
 
 
+def _dtype(model: SyncNet) -> torch.dtype:
+    """The towers' arithmetic (float32, or bfloat16 in fast mode); embeddings are compared in float32."""
+    return model.netcnnlip[0].weight.dtype
+
+
 class AudioEmbeddings:
     """Audio embeddings ``a_j`` on demand, cached for the range the video is near."""
 
@@ -39,7 +44,7 @@ class AudioEmbeddings:
             stop = min(hi, start + self._batch)
             columns = torch.arange(start, stop).mul_(MFCC_PER_FRAME)[:, None] + torch.arange(WINDOW_MFCC)
             batch = self._mfcc[:, columns].permute(1, 0, 2).unsqueeze(1)  # n x 1 x 13 x 20
-            parts.append(self._model.forward_audio(batch.to(self._device)))
+            parts.append(self._model.forward_audio(batch.to(self._device, _dtype(self._model))).float())
         return torch.cat(parts) if parts else self._cache[:0]
 
     def rows(self, lo: int, hi: int) -> torch.Tensor:
@@ -122,8 +127,8 @@ class WindowScorer:
         if count > 0:
             span = (count - 1) * self.stride + WINDOW_FRAMES
             clip = torch.from_numpy(np.stack(self._frames[:span]))  # T x H x W x 3 uint8
-            video = clip.to(self._device).permute(3, 0, 1, 2).unsqueeze(0).float()
-            embeddings = self._video_embeddings(video)
+            video = clip.to(self._device).permute(3, 0, 1, 2).unsqueeze(0).to(_dtype(self._model))
+            embeddings = self._video_embeddings(video).float()
             indices = first + self.stride * np.arange(count)
             self._rows.append(self._distances(embeddings, indices, self._audio.windows))
             self._index.extend(indices.tolist())

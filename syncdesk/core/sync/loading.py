@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SyncdeskError, WeightsError
+from ..options import PRECISIONS
 from .model import SyncNet, for_inference
 
 
@@ -27,6 +28,30 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise SyncdeskError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
     return torch.device(name)
+
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 in hardware: a CPU with AVX512-BF16 or AMX.
+
+    Elsewhere oneDNN emulates it, which is slower than float32. GPUs keep float32: their
+    analysis is fast already, and bfloat16 there has not been measured.
+    """
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch 2.x: tolerate their absence
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype the towers run in for ``--precision name`` on ``device``."""
+    if name == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    if name not in _DTYPES:
+        raise SyncdeskError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
+    return _DTYPES[name]
 
 
 def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
@@ -52,7 +77,11 @@ def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
 
 def load_matching(path: os.PathLike | str, model: torch.nn.Module, what: str) -> None:
     """Load ``path``'s state_dict into ``model`` if its key names and shapes are ``model``'s own;
-    else a :class:`WeightsError` saying the file is not ``what`` (e.g. "a SyncNet state_dict")."""
+    else a :class:`WeightsError` saying the file is not ``what`` (e.g. "a SyncNet state_dict").
+
+    ``model`` may be built on the ``meta`` device (no memory, no random initialisation): the
+    file's tensors are then assigned to it rather than copied.
+    """
     state = load_state_dict(path)
     expected = model.state_dict()
     name = Path(path).name
@@ -66,11 +95,13 @@ def load_matching(path: os.PathLike | str, model: torch.nn.Module, what: str) ->
         if tensor.shape != expected[key].shape:
             raise WeightsError(f"{name} is not {what} ({key} has shape {tuple(tensor.shape)}, "
                                f"expected {tuple(expected[key].shape)})")
-    model.load_state_dict(state)
+    model.load_state_dict(state, assign=True)
 
 
-def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu") -> SyncNet:
-    """A SyncNet ready for inference on ``device``, from a file with the published key names."""
-    model = SyncNet()
+def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> SyncNet:
+    """A SyncNet ready for inference on ``device`` in ``dtype``, from a file with the published key names."""
+    with torch.device("meta"):  # its random initialisation would cost ~40 ms, overwritten at once
+        model = SyncNet()
     load_matching(path, model, "a SyncNet state_dict")
-    return for_inference(model).to(device)
+    return for_inference(model).to(device=device, dtype=dtype)
