@@ -37,7 +37,7 @@ class Row:
     noise: Optional[float]
     exact: int
     exact_conf: float
-    fast: dict[int, int]  # stride -> offset
+    fast: dict[str, int]  # variant label ("stride 5, bfloat16") -> offset
 
 
 def _ok(value: int, truth: Optional[int]) -> int:
@@ -60,31 +60,44 @@ def synthetic_clips(folder: Path, count: int, seed: int) -> list[tuple[Path, int
     return clips
 
 
-def compare(path: Path, weights: Path, strides: list[int]) -> tuple[int, float, dict[int, int]]:
+def variants(strides: list[int], precisions: list[str]) -> dict[str, tuple[int, str]]:
+    """Fast-mode settings to compare, by label."""
+    return {f"stride {s}, {p}": (s, p) for s in strides for p in precisions}
+
+
+def compare(path: Path, weights: Path, fast_modes: dict[str, tuple[int, str]]) -> tuple[int, float, dict[str, int]]:
     exact = analyze(path, AnalysisOptions(detector="whole-frame", weights=weights, exact=True))
-    fast = {stride: analyze(path, AnalysisOptions(detector="whole-frame", weights=weights, fast_stride=stride)).offset_frames
-            for stride in strides}
+    fast = {label: analyze(path, AnalysisOptions(detector="whole-frame", weights=weights, fast_stride=stride,
+                                                 precision=precision)).offset_frames
+            for label, (stride, precision) in fast_modes.items()}
     return exact.offset_frames, exact.confidence, fast
 
 
-def table(rows: list[Row], strides: list[int]) -> str:
-    head = " | ".join(f"stride {s}: == exact / correct" for s in strides)
+def table(rows: list[Row], fast_modes: dict[str, tuple[int, str]]) -> str:
+    labels = list(fast_modes)
+    head = " | ".join(f"{label}: == exact / correct" for label in labels)
     lines = [f"| evidence (frames disagreeing) | clips | median conf (exact) | exact correct | {head} |",
-             "| --- | --- | --- | --- | " + " | ".join("---" for _ in strides) + " |"]
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in labels) + " |"]
     for noise in sorted({row.noise for row in rows}, key=lambda n: (n is None, n)):
         group = [row for row in rows if row.noise == noise]
         label = "real clips" if noise is None else f"{noise:.0%}"
-        cells = [f"{sum(r.fast[s] == r.exact for r in group)} / {sum(_ok(r.fast[s], r.truth) for r in group)}"
-                 for s in strides]
+        cells = [f"{sum(r.fast[v] == r.exact for r in group)} / {sum(_ok(r.fast[v], r.truth) for r in group)}"
+                 for v in labels]
         lines.append(f"| {label} | {len(group)} | {np.median([r.exact_conf for r in group]):.2f} | "
                      f"{sum(_ok(r.exact, r.truth) for r in group)} | " + " | ".join(cells) + " |")
     relaxed = PRESETS["relaxed"].min_confidence
     confident = [row for row in rows if row.exact_conf >= relaxed]
     lines.append("")
-    for stride in strides:
-        agree = sum(row.fast[stride] == row.exact for row in confident)
-        lines.append(f"- stride {stride}: on the {len(confident)} clips whose exact confidence is at least {relaxed} "
+    for label in labels:
+        agree = sum(row.fast[label] == row.exact for row in confident)
+        lines.append(f"- {label}: on the {len(confident)} clips whose exact confidence is at least {relaxed} "
                      f"(relaxed preset), fast == exact on {agree}.")
+    for label, (stride, precision) in fast_modes.items():
+        first = next(other for other, (s, _) in fast_modes.items() if s == stride)
+        if label != first:
+            same = sum(row.fast[label] == row.fast[first] for row in rows)
+            lines.append(f"- stride {stride}: {precision}'s offset equals {fast_modes[first][1]}'s on {same} of "
+                         f"{len(rows)} clips.")
     return "\n".join(lines)
 
 
@@ -95,9 +108,12 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, help="compare on the videos in this folder instead")
     parser.add_argument("--weights", type=Path, help="SyncNet weights for --folder (default: oracle weights)")
     parser.add_argument("--strides", type=int, nargs="+", default=[5, 10], help="fast-mode strides to compare")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
+                        help="fast-mode arithmetic to compare (default both)")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
     args = parser.parse_args()
 
+    fast_modes = variants(args.strides, args.precisions)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="syncdesk-verdict-") as temporary:
         folder = Path(temporary)
@@ -109,13 +125,13 @@ def main() -> int:
             clips = synthetic_clips(folder, args.clips, args.seed)
         for path, truth, noise in clips:
             try:
-                exact, exact_conf, fast = compare(path, weights, args.strides)
+                exact, exact_conf, fast = compare(path, weights, fast_modes)
             except SyncdeskError as exc:
                 print(f"{path.name}: skipped ({exc})", file=sys.stderr)
                 continue
             rows.append(Row(path.name, truth, noise, exact, exact_conf, fast))
             print(f"{path.name}: truth {truth} exact {exact} ({exact_conf:.2f}) fast {fast}", file=sys.stderr)
-    report = table(rows, args.strides)
+    report = table(rows, fast_modes)
     print(report)
     if args.out:
         args.out.write_text(report + "\n", encoding="utf-8")
