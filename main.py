@@ -14,4 +14,5 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or args[0] not in COMMANDS:
         args = ["gui", *args]
-    sys.exit(main(args))
+    sys.argv[1:] = args
+    sys.exit(main())  # no argv: the program's own run (main() then skips the collector at exit)

@@ -8,17 +8,40 @@ import python_speech_features
 import torch
 from scipy.signal import medfilt as scipy_medfilt
 
+from syncdesk.core.media import first_video_time, read_audio
 from syncdesk.core.sync import features
 from syncdesk.core.sync.model import SyncNet, for_inference
 from syncdesk.core.sync.scoring import medfilt
 from syncdesk.core.sync.synthetic import random_state_dict
 
 
+def assert_library_mfcc(pcm: np.ndarray) -> None:
+    """Ours equals python_speech_features' to float32 rounding. Only the DCT differs (a matrix
+    product, not scipy's FFT), in the last float64 bits: rarely one float32 ulp, and ~1e-12 instead
+    of scipy's ~1e-14 where a silent frame's coefficients are 0 in exact maths."""
+    expected = python_speech_features.mfcc(pcm, 16000).T.astype(np.float32)
+    np.testing.assert_allclose(features.mfcc(pcm), expected, rtol=2.0**-23, atol=1e-10)
+
+
 @pytest.mark.parametrize("samples", [300, 401, 16000, features.MFCC_BLOCK * 160 + 400, 2 * features.MFCC_BLOCK * 160 + 12345])
 def test_blockwise_mfcc_equals_the_library_on_the_whole_signal(samples):
-    pcm = np.random.default_rng(samples).normal(0, 3000, samples).astype(np.int16)
-    expected = python_speech_features.mfcc(pcm, 16000).T.astype(np.float32)
-    np.testing.assert_array_equal(features.mfcc(pcm), expected)
+    assert_library_mfcc(np.random.default_rng(samples).normal(0, 3000, samples).astype(np.int16))
+
+
+def test_mfcc_equals_the_library_on_noise_with_silence():
+    pcm = np.random.default_rng(1).integers(-32768, 32768, 3 * features.MFCC_BLOCK * 160, dtype=np.int16)
+    pcm[50_000:90_000] = 0  # whole frames of digital silence: every band at the eps floor
+    pcm[-5000:] = 0  # and the last, padded frames
+    assert_library_mfcc(pcm)
+    assert_library_mfcc(np.zeros(16000, dtype=np.int16))
+
+
+def test_mfcc_equals_the_library_on_the_example_clip(example_avi):
+    assert_library_mfcc(read_audio(example_avi, first_video_time(example_avi)))
+
+
+def test_mel_filterbank_equals_get_filterbanks():
+    np.testing.assert_array_equal(features.MEL_FILTERBANK, python_speech_features.get_filterbanks(26, 512, 16000))
 
 
 def test_medfilt_equals_scipy():

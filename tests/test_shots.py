@@ -69,3 +69,10 @@ def test_example_clip_is_one_shot(example_avi):
     for frame in media.iter_analysis_frames(example_avi):
         detector.process(frame.image)
     assert detector.shots() == [[0, 316]]
+
+
+def test_content_score_is_the_mean_absolute_hsv_change():
+    """PySceneDetect's definition: per channel the mean |change|, then the mean of the three."""
+    a, b = np.random.default_rng(3).integers(0, 256, (2, 54, 96, 3), dtype=np.uint8)
+    expected = np.abs(a.astype(np.int16) - b).reshape(-1, 3).mean(axis=0).mean()
+    assert ShotDetector().content_score(a, b) == expected

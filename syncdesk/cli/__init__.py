@@ -7,6 +7,8 @@ traceback), 2 bad usage (argparse's own code).
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import os
 import sys
 from typing import Optional, Sequence
@@ -58,9 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. ``argv`` None means the program's own arguments (the console script,
+    ``python -m syncdesk``): the process ends after this command, so the collector may skip every
+    object alive by then (tests pass ``argv`` and keep their collector as it was)."""
+    program = argv is None
     try:
+        return _run(build_parser().parse_args(argv), program)
+    finally:
+        if program:
+            # the interpreter's exit would collect every object still alive (torch's: ~190k) only
+            # to free nothing; it skips frozen ones, which cuts the exit from ~0.2 s to ~0.08 s
+            gc.freeze()
+
+
+def _import_frozen(module: str) -> None:
+    """Import a command's engine (``set_defaults(engine=...)``) before it runs, with the collector
+    paused, then freeze it: torch's import would run three full collections (~70 ms) for a few
+    thousand objects of garbage, which now stay until the exit."""
+    gc.disable()
+    try:
+        importlib.import_module(module)
+    finally:
+        gc.enable()
+    gc.freeze()
+
+
+def _run(args: argparse.Namespace, program: bool) -> int:
+    try:
+        if program and getattr(args, "engine", None):
+            _import_frozen(args.engine)
         return int(args.run(args) or 0)
     except Cancelled:
         print("syncdesk: cancelled", file=sys.stderr)

@@ -14,19 +14,17 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-from tqdm import tqdm
-
-from ..core.batch import report
-from ..core.batch.report import Row
 from ..core.batch.runner import BatchRunner, JobUpdate, default_workers
-from ..core.batch.session import prepare
 from ..core.batch.store import ERROR, FINISHED, QUEUED, RUNNING, JobStore
 from ..core.errors import SyncdeskError
 from ..core.quality import PRESETS
 from .analyze import add_analysis_options, options_from
-from .progress import _Bar
+from .progress import _Bar, new_tqdm
+
+if TYPE_CHECKING:
+    from ..core.batch.report import Row
 
 DEFAULT_PRESET = "high"
 
@@ -78,8 +76,8 @@ class BatchBar(_Bar):
         self._running: dict[int, float] = {}
         self.total = total
         if self.enabled and total:
-            self._bar = tqdm(total=total, initial=done, desc=self._text(), file=sys.stderr, leave=False,
-                             unit="file", bar_format="{desc} {bar} [{elapsed}<{remaining}]")
+            self._bar = new_tqdm(total=total, initial=done, desc=self._text(), unit="file",
+                                 bar_format="{desc} {bar} [{elapsed}<{remaining}]")
 
     def __call__(self, update: JobUpdate) -> None:
         job_id = update.job.id
@@ -141,6 +139,10 @@ def table(rows: list[Row], base: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the report's and the session's modules: not needed to build the parser (start-up of every command)
+    from ..core.batch import report
+    from ..core.batch.session import prepare
+
     folder: Path = args.folder
     if not folder.is_dir():
         raise SyncdeskError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}")

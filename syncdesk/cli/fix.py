@@ -7,7 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-from ..core import export
 from ..core.errors import SyncdeskError
 from ..core.media import ANALYSIS_FPS
 from ..core.quality import PRESETS, direction
@@ -88,6 +87,8 @@ def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core import export  # the writer: not needed to build the parser (start-up of every command)
+
     # refuse a bad output before a long analysis
     export.preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
     with StageBar(quiet=args.quiet) as bar:

@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
+def new_tqdm(**kwargs: Any) -> tqdm:
+    """A bar on stderr that leaves no line behind; tqdm is imported only when a bar is shown."""
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, leave=False, **kwargs)
 
 
 class _Bar:
@@ -45,8 +53,8 @@ class StageBar(_Bar):
         if stage != self._stage:
             self.close()
             self._stage = stage
-            self._bar = tqdm(total=100, desc=f"{stage:<10}", unit="%", file=sys.stderr,
-                             leave=False, bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}")
+            self._bar = new_tqdm(total=100, desc=f"{stage:<10}", unit="%",
+                                 bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}")
         assert self._bar is not None
         self._bar.n = round(fraction * 100)
         self._bar.refresh()
@@ -63,8 +71,8 @@ class ByteBar(_Bar):
         if not self.enabled:
             return
         if self._bar is None:
-            self._bar = tqdm(total=total, initial=done, desc=self.label, unit="B",
-                             unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+            self._bar = new_tqdm(total=total, initial=done, desc=self.label, unit="B",
+                                 unit_scale=True, unit_divisor=1024)
             return
         if total != self._bar.total:
             self._bar.total = total

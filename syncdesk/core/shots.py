@@ -49,14 +49,17 @@ class ShotDetector:
         height, width = image.shape[:2]
         size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.int16)
+        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
         edges = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
         return hsv, np.stack([_unit(grey.ravel()), _unit(edges.ravel())])
 
     def content_score(self, hsv: np.ndarray, previous: np.ndarray) -> float:
-        """Mean over H, S and V of the mean absolute per-pixel change."""
-        return float(np.abs(hsv - previous).reshape(-1, 3).mean(axis=0).mean())
+        """Mean over H, S and V of the mean absolute per-pixel change of two uint8 HSV thumbnails."""
+        # OpenCV sums each channel's |change| exactly, ~50x faster than numpy's mean down a strided
+        # axis; dividing by the pixel count, then averaging the three, keeps numpy's score to the bit
+        sums = np.array(cv2.sumElems(cv2.absdiff(hsv, previous))[:3])
+        return float(np.mean(sums / (hsv.shape[0] * hsv.shape[1])))
 
     def process(self, image: np.ndarray) -> None:
         """One BGR frame, in order."""

@@ -1,0 +1,49 @@
+"""Start-up and exit cost of the command line: what it imports, and the collector work it skips."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+
+from syncdesk.cli import main
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules loaded once ``code`` has run in a fresh interpreter."""
+    result = subprocess.run([sys.executable, "-c", f"{code}\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+                            capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_building_the_parser_loads_no_engine():
+    loaded = modules_after("from syncdesk.cli import build_parser; build_parser()")
+    heavy = {"torch", "cv2", "scipy", "tqdm", "syncdesk.core.analysis", "syncdesk.core.export",
+             "syncdesk.core.batch.report", "syncdesk.core.batch.session"}
+    assert loaded & heavy == set()
+
+
+def test_the_analysis_engine_loads_no_scipy():
+    """The MFCC's DCT is a matrix product: scipy.fftpack (python_speech_features') costs 80 ms."""
+    loaded = modules_after("import syncdesk.core.analysis")
+    assert {name.split(".")[0] for name in loaded} & {"scipy", "python_speech_features"} == set()
+
+
+def test_main_with_arguments_leaves_the_collector_alone(capsys):
+    before = gc.isenabled(), gc.get_freeze_count()
+    assert main(["models", "path"]) == 0
+    assert (gc.isenabled(), gc.get_freeze_count()) == before
+
+
+def test_the_program_imports_the_engine_frozen_and_freezes_before_exit(tmp_path):
+    """Run as the program, ``analyze`` imports torch with the collector paused (no full collection
+    over its objects) and freezes it; whatever the outcome, all is frozen at the end, collector on."""
+    code = ("import gc, sys; from syncdesk.cli import main\n"
+            f"sys.argv = ['syncdesk', 'analyze', {str(tmp_path / 'missing.avi')!r}, '--detector', 'whole-frame']\n"
+            "code = main()\n"
+            "print(code, 'torch' in sys.modules, gc.get_stats()[2]['collections'], gc.isenabled(), "
+            "gc.get_freeze_count() > 100_000)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "True", "0", "True", "True"]
+    assert "missing.avi" in result.stderr
