@@ -38,12 +38,27 @@ def test_main_with_arguments_leaves_the_collector_alone(capsys):
 
 def test_the_program_imports_the_engine_frozen_and_freezes_before_exit(tmp_path):
     """Run as the program, ``analyze`` imports torch with the collector paused (no full collection
-    over its objects) and freezes it; whatever the outcome, all is frozen at the end, collector on."""
-    code = ("import gc, sys; from syncdesk.cli import main\n"
+    over its objects) and freezes it; whatever the outcome, all is frozen at the end, collector on.
+    The process then ends at once, but only after the ``atexit`` handlers ran and the output was
+    flushed, with the command's exit code."""
+    code = ("import atexit, gc, sys; from syncdesk.cli import main\n"
             f"sys.argv = ['syncdesk', 'analyze', {str(tmp_path / 'missing.avi')!r}, '--detector', 'whole-frame']\n"
-            "code = main()\n"
-            "print(code, 'torch' in sys.modules, gc.get_stats()[2]['collections'], gc.isenabled(), "
-            "gc.get_freeze_count() > 100_000)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["1", "True", "0", "True", "True"]
+            "atexit.register(lambda: print('torch' in sys.modules, gc.get_stats()[2]['collections'], "
+            "gc.isenabled(), gc.get_freeze_count() > 100_000, end=''))\n"
+            "main()\n"
+            "print('never reached')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stdout.split() == ["True", "0", "True", "True"]
     assert "missing.avi" in result.stderr
+
+
+def test_the_program_waits_for_a_thread_still_running(tmp_path):
+    """A non-daemon thread left running gets the interpreter's normal exit, which waits for it."""
+    code = ("import sys, threading, time; from syncdesk.cli import main\n"
+            f"sys.argv = ['syncdesk', 'analyze', {str(tmp_path / 'missing.avi')!r}]\n"
+            "threading.Thread(target=lambda: (time.sleep(0.3), print('thread finished'))).start()\n"
+            "main()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stdout.strip() == "thread finished"
