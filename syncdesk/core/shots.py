@@ -33,6 +33,34 @@ def _unit(values: np.ndarray) -> np.ndarray:
     return values / norm if norm > 1e-3 * values.size**0.5 else np.zeros_like(values)
 
 
+class _Thumbnail:
+    """One frame downscaled, its HSV (scored every frame) and, only when a cut is in question,
+    its structure vectors (most frames never need them: the HSV change is small)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        height, width = image.shape[:2]
+        size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
+        self.small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        self.hsv = cv2.cvtColor(self.small, cv2.COLOR_BGR2HSV)
+        self._structure: Optional[np.ndarray] = None
+
+    @property
+    def structure(self) -> np.ndarray:
+        """Two unit-norm vectors: the grey levels and the gradient magnitude."""
+        if self._structure is None:
+            grey = cv2.cvtColor(self.small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+            edges = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+            self._structure = np.stack([_unit(grey.ravel()), _unit(edges.ravel())])
+        return self._structure
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """How much of the picture's structure two frames share (1.0 when either is flat)."""
+    if not a[0].any() or not b[0].any():
+        return 1.0
+    return float(np.max(np.sum(a * b, axis=1)))
+
+
 class ShotDetector:
     """Feed every analysis frame in order with :meth:`process`; read :meth:`shots` at the end."""
 
@@ -41,18 +69,7 @@ class ShotDetector:
         self.min_shot_frames = min_shot_frames
         self.cuts: list[int] = []  # first frame of each new shot
         self.frames = 0
-        self._previous: Optional[tuple[np.ndarray, np.ndarray]] = None
-
-    @staticmethod
-    def _features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The HSV thumbnail and two unit-norm structure vectors (grey levels, gradient magnitude)."""
-        height, width = image.shape[:2]
-        size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        edges = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-        return hsv, np.stack([_unit(grey.ravel()), _unit(edges.ravel())])
+        self._previous: Optional[_Thumbnail] = None
 
     def content_score(self, hsv: np.ndarray, previous: np.ndarray) -> float:
         """Mean over H, S and V of the mean absolute per-pixel change of two uint8 HSV thumbnails."""
@@ -63,17 +80,15 @@ class ShotDetector:
 
     def process(self, image: np.ndarray) -> None:
         """One BGR frame, in order."""
-        hsv, structure = self._features(image)
-        if self._previous is not None:
-            previous_hsv, previous_structure = self._previous
-            flat = not structure[0].any() or not previous_structure[0].any()
-            correlation = 1.0 if flat else float(np.max(np.sum(structure * previous_structure, axis=1)))
+        thumb = _Thumbnail(image)
+        previous = self._previous
+        if previous is not None:
             last_cut = self.cuts[-1] if self.cuts else 0
-            if (self.content_score(hsv, previous_hsv) >= self.threshold
-                    and correlation < STRUCTURE_CORRELATION
-                    and self.frames - last_cut >= self.min_shot_frames):
+            if (self.frames - last_cut >= self.min_shot_frames
+                    and self.content_score(thumb.hsv, previous.hsv) >= self.threshold
+                    and _correlation(thumb.structure, previous.structure) < STRUCTURE_CORRELATION):
                 self.cuts.append(self.frames)
-        self._previous = (hsv, structure)
+        self._previous = thumb
         self.frames += 1
 
     def shots(self) -> list[list[int]]:
