@@ -16,7 +16,7 @@ from syncdesk.cli import main
 from syncdesk.core import analysis as core_analysis
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.gui.app_settings import AppSettings
-from syncdesk.gui.main_window import MainWindow
+from syncdesk.gui.main_window import MainWindow, device_description
 
 from .oracle import make_flash_clip
 from .test_export import audio_of, measured_shift_ms
@@ -58,6 +58,23 @@ def test_open_analyses_in_a_worker_and_draws_a_curve_per_track(qtbot, window, ex
     assert window.panel.tracks.rowCount() == 1
     assert window.viewer.frame is not None and window.viewer.frame.shape == (224, 224, 3)
     qtbot.waitUntil(lambda: "Device: CPU" in window.device_label.text())  # found in the pool
+
+
+@pytest.mark.parametrize(("native", "options", "expected"), [
+    (True, AnalysisOptions(device="cpu"), "Device: CPU, bfloat16"),
+    (True, AnalysisOptions(device="cpu", exact=True), "Device: CPU"),
+    (True, AnalysisOptions(device="cpu", precision="float32"), "Device: CPU"),
+    (False, AnalysisOptions(device="cpu"), "Device: CPU"),
+    (False, AnalysisOptions(device="cuda"), "Device: --device cuda: no CUDA GPU"),
+])
+def test_the_status_bar_says_the_device_and_a_cheaper_arithmetic(monkeypatch, native, options, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    text = device_description(options)
+    assert text == expected if expected.endswith(("CPU", "bfloat16")) else text.startswith(expected)
 
 
 def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_avi):

@@ -54,19 +54,22 @@ STAGES = {"audio": "Reading audio", "faces": "Finding faces", "embeddings": "Com
           "scoring": "Scoring", "decode": "Decoding"}
 
 
-def device_description(name: str) -> str:
-    """The device an analysis would run on, in words for the status bar."""
-    from ..core.sync.loading import resolve_device  # torch: imported once the window exists
+def device_description(options: AnalysisOptions) -> str:
+    """The device (and, when not float32, the arithmetic) an analysis would use, for the status bar."""
+    import torch  # imported once the window exists
+
+    from ..core.sync.loading import resolve_device, resolve_precision
 
     try:
-        device = resolve_device(name)
+        device = resolve_device(options.device)
+        dtype = torch.float32 if options.exact else resolve_precision(options.precision, device)
     except SyncdeskError as exc:
         return f"Device: {exc}"
     if device.type == "cuda":
-        import torch
-
-        return f"Device: CUDA ({torch.cuda.get_device_name(device)})"
-    return f"Device: {'Apple MPS' if device.type == 'mps' else 'CPU'}"
+        text = f"Device: CUDA ({torch.cuda.get_device_name(device)})"
+    else:
+        text = f"Device: {'Apple MPS' if device.type == 'mps' else 'CPU'}"
+    return text if dtype == torch.float32 else f"{text}, {str(dtype).removeprefix('torch.')}"
 
 
 class MainWindow(QMainWindow):
@@ -238,8 +241,8 @@ class MainWindow(QMainWindow):
 
     def _show_device(self) -> None:
         """Find the device in the pool (it imports torch: half a second the window need not wait)."""
-        name = self.options.device
-        worker = Worker(lambda _progress, _cancel: device_description(name), name="device")
+        options = self.options
+        worker = Worker(lambda _progress, _cancel: device_description(options), name="device")
         worker.signals.finished.connect(self.device_label.setText)
         self.pool.start(worker)
 
