@@ -51,7 +51,7 @@ def trim_heap() -> None:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
     Called after the audio is read and every few hundred frames: without it, a 5-minute clip in
-    --exact still crept from ~340 to 750 MB resident and peaked at 790-920 MB (freed blocks stay
+    --exact still crept from ~340 to 750 MB resident and peaked at 790-970 MB (freed blocks stay
     on the heap, pinned by the ones still in use); with it, it stays near 380 MB and peaks at
     529 MB, as a 30 s clip does (522 MB). It costs about a millisecond.
     """
