@@ -79,7 +79,7 @@ def test_options_round_trip_through_a_new_instance(tmp_path: Path) -> None:
     chosen = tmp_path / "mine.model"
     chosen.write_bytes(b"w")
     wanted = AnalysisOptions(weights=chosen, device="cpu", detector="haar", vshift=7, min_track=50,
-                             min_face_size=40, exact=True)
+                             min_face_size=40, exact=True, precision="float32")
     AppSettings().set_options(wanted)
     assert AppSettings().options() == dataclasses.replace(wanted, weights=chosen.resolve())
 
@@ -91,7 +91,8 @@ def test_bad_values_fall_back_to_defaults() -> None:
     """A hand-edited or stale INI file falls back to the defaults."""
     ini = QSettings(str(AppSettings().path), QSettings.Format.IniFormat)
     for key, value in [("device", "tpu"), ("detector", "nope"), ("vshift", "abc"), ("min_track", 2),
-                       ("min_face_size", -4), ("exact", "maybe"), ("weights", "/no/such/file")]:
+                       ("min_face_size", -4), ("exact", "maybe"), ("weights", "/no/such/file"),
+                       ("precision", "half")]:
         ini.setValue(f"analysis/{key}", value)
     ini.sync()
     assert AppSettings().options() == AnalysisOptions()
@@ -157,13 +158,16 @@ def test_settings_dialog_edits_the_options(qtbot, tmp_path: Path) -> None:
     dialog.vshift.setValue(9)
     dialog.min_face_size.setValue(64)
     dialog.min_track.setValue(30)
+    assert dialog.precision.isEnabled()
+    dialog.precision.setCurrentIndex(dialog.precision.findData("bfloat16"))
     qtbot.mouseClick(dialog.exact, Qt.MouseButton.LeftButton)
+    assert not dialog.precision.isEnabled()  # exact mode is always float32
     qtbot.keyClicks(dialog.models_folder_edit, str(tmp_path))
     _click(qtbot, dialog, QDialogButtonBox.StandardButton.Ok)
 
     assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.isVisible()
     assert dialog.options() == AnalysisOptions(device="cpu", detector="whole-frame", vshift=9, min_face_size=64,
-                                               min_track=30, exact=True, save_dists=True)
+                                               min_track=30, exact=True, precision="bfloat16", save_dists=True)
     assert dialog.models_folder() == tmp_path
     assert given == AnalysisOptions(save_dists=True)  # the input object is untouched
 
@@ -181,8 +185,10 @@ def test_settings_dialog_cancel_changes_nothing(qtbot) -> None:
 
 def test_settings_dialog_restore_defaults(qtbot, tmp_path: Path) -> None:
     dialog = _dialog(qtbot, AnalysisOptions(device="cpu", detector="haar", vshift=3, min_track=20,
-                                            min_face_size=10, exact=True), tmp_path)
+                                            min_face_size=10, exact=True, precision="float32"), tmp_path)
+    assert not dialog.precision.isEnabled()
     _click(qtbot, dialog, QDialogButtonBox.StandardButton.RestoreDefaults)
+    assert dialog.precision.isEnabled()
     assert dialog.isVisible()  # restoring is not closing
     assert dialog.options() == AnalysisOptions()
     assert dialog.models_folder() is None

@@ -78,7 +78,6 @@ def test_unknown_precision_is_refused():
 
 @pytest.mark.parametrize(("options", "message"), [
     (AnalysisOptions(precision="half"), "--precision must be one of"),
-    (AnalysisOptions(exact=True, precision="bfloat16"), "cannot be combined"),
 ])
 def test_bad_precision_options_fail_before_any_work(tmp_path, options, message):
     with pytest.raises(SyncdeskError, match=message):
@@ -89,6 +88,7 @@ def test_bad_precision_options_fail_before_any_work(tmp_path, options, message):
     ("bfloat16", False, "bfloat16"),
     ("float32", False, "float32"),
     ("auto", True, "float32"),
+    ("bfloat16", True, "float32"),  # exact is always float32 (the app keeps a fast-mode choice while exact is on)
 ])
 def test_the_known_shift_holds_in_each_precision_and_the_document_says_which(
         tmp_path: Path, oracle_weights: Path, precision: str, exact: bool, recorded: str):

@@ -39,6 +39,8 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> AnalysisOptions:
+    if args.exact and args.precision == "bfloat16":
+        raise SyncdeskError("--exact computes in float32: it cannot be combined with --precision bfloat16")
     return AnalysisOptions(
         weights=args.weights,
         detector=args.detector,

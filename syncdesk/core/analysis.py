@@ -86,8 +86,6 @@ def validate_options(options: AnalysisOptions) -> None:
         raise SyncdeskError("--min-face-size must be at least 1 px")
     if options.precision not in PRECISIONS:
         raise SyncdeskError(f"--precision must be one of {', '.join(PRECISIONS)}")
-    if options.exact and options.precision == "bfloat16":
-        raise SyncdeskError("--exact computes in float32: it cannot be combined with --precision bfloat16")
 
 
 def _silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:

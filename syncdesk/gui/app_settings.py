@@ -93,6 +93,7 @@ class AppSettings:
         qs = self._qs
         device = str(qs.value("analysis/device", default.device))
         detector = str(qs.value("analysis/detector", default.detector))
+        precision = str(qs.value("analysis/precision", default.precision))
         chosen = qs.value("analysis/weights")
         chosen_path = Path(str(chosen)) if chosen else None
         return AnalysisOptions(
@@ -105,6 +106,7 @@ class AppSettings:
             min_face_size=_as_int(qs.value("analysis/min_face_size"), default.min_face_size,
                                   *MIN_FACE_RANGE),
             exact=_as_bool(qs.value("analysis/exact"), default.exact),
+            precision=precision if precision in core_options.PRECISIONS else default.precision,
         )
 
     def set_options(self, options: AnalysisOptions) -> None:
@@ -115,6 +117,7 @@ class AppSettings:
         qs.setValue("analysis/min_track", int(options.min_track))
         qs.setValue("analysis/min_face_size", int(options.min_face_size))
         qs.setValue("analysis/exact", bool(options.exact))
+        qs.setValue("analysis/precision", options.precision)
         folder_file = self.syncnet_weights()
         pinned = options.weights is not None and not (folder_file and _same_file(options.weights, folder_file))
         self._set("analysis/weights", str(Path(options.weights).resolve()) if pinned else None)

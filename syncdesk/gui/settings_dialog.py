@@ -40,6 +40,16 @@ DETECTOR_NAMES = {
 }
 
 
+PRECISION_NAMES = {"auto": "Automatic", "float32": "float32", "bfloat16": "bfloat16 (fast on CPUs that have it)"}
+
+
+def auto_precision() -> str:
+    """The arithmetic ``auto`` picks for the fast mode on the automatic device."""
+    from ..core.sync.loading import resolve_device, resolve_precision
+
+    return str(resolve_precision("auto", resolve_device("auto"))).removeprefix("torch.")
+
+
 def available_devices() -> tuple[dict[str, bool], str]:
     """Which devices this machine has, and the one ``auto`` picks."""
     import torch  # loaded by the app for analysis anyway; kept out of this module's import time
@@ -74,6 +84,13 @@ class SettingsDialog(QDialog):
         self.exact = QCheckBox("Score every window (slower)", objectName="exact")
         self.exact.setToolTip("The published demo's exact maths; the default scores every 5th window, "
                               "which has been shown to keep the verdict")
+        self.precision = QComboBox(objectName="precision")
+        for name in core_options.PRECISIONS:
+            label = PRECISION_NAMES[name] + (f" (uses {auto_precision()})" if name == "auto" else "")
+            self.precision.addItem(label, name)
+        self.precision.setToolTip("The fast mode's arithmetic: bfloat16 is used automatically where the CPU "
+                                  "computes it natively; exact mode is always float32")
+        self.exact.toggled.connect(lambda exact: self.precision.setEnabled(not exact))
 
         self.models_folder_edit = QLineEdit(objectName="models_folder")
         self.models_folder_edit.setPlaceholderText("none: use the downloaded models")
@@ -100,6 +117,7 @@ class SettingsDialog(QDialog):
         form.addRow("Minimum face size:", self.min_face_size)
         form.addRow("Minimum track length:", self.min_track)
         form.addRow("Exact mode:", self.exact)
+        form.addRow("Arithmetic:", self.precision)
         form.addRow("Model folder:", folder_row)
         form.addRow("", self.folder_status)
 
@@ -161,6 +179,8 @@ class SettingsDialog(QDialog):
         self.min_face_size.setValue(options.min_face_size)
         self.min_track.setValue(options.min_track)
         self.exact.setChecked(options.exact)
+        self._select(self.precision, options.precision)
+        self.precision.setEnabled(not options.exact)
         self.models_folder_edit.setText(str(folder) if folder else "")
         self._update_folder_status()
 
@@ -242,5 +262,6 @@ class SettingsDialog(QDialog):
             min_face_size=self.min_face_size.value(),
             min_track=self.min_track.value(),
             exact=self.exact.isChecked(),
+            precision=str(self.precision.currentData()),
             weights=weights,
         )
