@@ -87,11 +87,12 @@ def _end_process(code: int) -> NoReturn:
     main_thread = threading.main_thread()
     if any(not thread.daemon for thread in threading.enumerate() if thread is not main_thread):
         sys.exit(code)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # a failing handler's error is printed there, never raised
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
+            if stream is not None:  # None when the program started with it closed (pythonw, `>&-`)
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
             pass
     os._exit(code)
 
