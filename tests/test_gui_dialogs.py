@@ -390,3 +390,15 @@ def test_the_model_folder_s_s3fd_file_is_used(tmp_path: Path) -> None:
     assert settings.options().s3fd_weights is None
     (folder / "sfd_face.pth").write_bytes(b"w")
     assert settings.options().s3fd_weights == folder / "sfd_face.pth"
+
+
+def test_settings_dialog_says_what_automatic_arithmetic_uses_on_the_chosen_device(
+        qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    dialog = _dialog(qtbot, AnalysisOptions(device="cpu"))
+    auto = dialog.precision.findData("auto")
+    assert dialog.precision.itemText(auto) == "Automatic (uses bfloat16)"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    dialog.device.setCurrentIndex(dialog.device.findData("auto"))
+    assert dialog.precision.itemText(auto) == "Automatic (uses float32)"

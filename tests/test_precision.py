@@ -68,7 +68,8 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch, avx51
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     assert loading.resolve_precision("auto", torch.device(device)) == expected
     assert loading.resolve_precision("float32", torch.device(device)) == torch.float32
-    assert loading.resolve_precision("bfloat16", torch.device(device)) == torch.bfloat16
+    if device == "cpu":
+        assert loading.resolve_precision("bfloat16", torch.device(device)) == torch.bfloat16
 
 
 def test_unknown_precision_is_refused():
@@ -104,6 +105,35 @@ def test_the_known_shift_holds_in_each_precision_and_the_document_says_which(
 def test_the_precision_is_part_of_the_cache_key():
     assert AnalysisOptions().fingerprint() != AnalysisOptions(precision="float32").fingerprint()
     assert AnalysisOptions(exact=True).fingerprint() == AnalysisOptions(exact=True, precision="float32").fingerprint()
+    assert AnalysisOptions().fingerprint("bfloat16") == AnalysisOptions(precision="bfloat16").fingerprint()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cache_and_queue_keys_use_the_arithmetic_auto_settles_on(monkeypatch, tmp_path, native):
+    """``auto`` means bfloat16 on one machine and float32 on another: the keys say which."""
+    from syncdesk.core.batch.session import Settings
+    from syncdesk.core.cache import AnalysisCache
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    weights = tmp_path / "w.model"
+    weights.write_bytes(b"weights")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(bytes(range(256)) * 64)
+    cache = AnalysisCache(tmp_path / "cache")
+    keys = {precision: (cache.key(video, options), Settings.of(options).key)
+            for precision in ("auto", "float32", "bfloat16")
+            for options in [AnalysisOptions(weights=weights, device="cpu", precision=precision)]}
+    settled = "bfloat16" if native else "float32"
+    other = "float32" if native else "bfloat16"
+    assert keys["auto"] == keys[settled]
+    assert keys["auto"][0] != keys[other][0] and keys["auto"][1] != keys[other][1]
+
+
+def test_bfloat16_is_refused_on_a_gpu():
+    with pytest.raises(SyncdeskError, match="for CPUs"):
+        loading.resolve_precision("bfloat16", torch.device("cuda"))
+    assert loading.resolve_precision("auto", torch.device("cuda")) == torch.float32
 
 
 def test_cli_precision_option_reaches_the_document_and_refuses_a_contradiction(tmp_path, oracle_weights, capsys):

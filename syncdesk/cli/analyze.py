@@ -35,7 +35,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                        help="score every window in float32 exactly as the published demo (slower)")
     group.add_argument("--precision", default="auto", choices=PRECISIONS,
                        help="fast mode's arithmetic (auto: bfloat16 where the CPU computes it natively, "
-                            "else float32); --exact is always float32")
+                            "else float32; bfloat16 is for CPUs); --exact is always float32")
 
 
 def options_from(args: argparse.Namespace) -> AnalysisOptions:

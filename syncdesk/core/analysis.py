@@ -30,7 +30,7 @@ from .speaker import active_speaker, clip_verdict
 from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
-from .sync.loading import load_syncnet, resolve_device, resolve_precision
+from .sync.loading import analysis_dtype, load_syncnet, resolve_device
 from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
 
@@ -158,7 +158,7 @@ def analyze(
     detector_name = resolve_name(options.detector, options.s3fd_weights)
     with timer.stage("load_model"):
         device = resolve_device(options.device)
-        dtype = torch.float32 if options.exact else resolve_precision(options.precision, device)
+        dtype = analysis_dtype(options, device)
         model, weights_sha = load_model(weights_path, device, dtype)
         detector = create_detector(detector_name, options.device, options.s3fd_weights)
 

@@ -6,7 +6,8 @@ An entry is an Analysis document (``results.save``) named by a key made of:
   when it is 3 MiB or less). A 4 GB file is keyed in milliseconds, and a copied or renamed file
   keeps its key. Two files of the same size that differ only outside the sampled bytes would
   share a key; edited or re-encoded media changes its size or its sampled bytes in practice.
-* the settings that change a result (``AnalysisOptions.fingerprint()``, not the device);
+* the settings that change a result (``AnalysisOptions.fingerprint()``, not the device, but the
+  arithmetic it implies with precision ``auto``);
 * the SyncNet weights' identity: the sha256 of the file ``locate("syncnet", options.weights)``
   gives, memoised by (path, size, mtime) so it is hashed once per process;
 * the document schema, the syncdesk version and this cache's own format version.
@@ -83,6 +84,8 @@ class AnalysisCache:
     def key(self, path: os.PathLike | str, options: AnalysisOptions) -> str:
         """The entry name for ``path`` analysed with ``options``; raises ``SyncdeskError`` if
         the file cannot be read or the weights cannot be found."""
+        from .sync.loading import precision_in_use  # torch: loaded by the analysis this key is for
+
         detector = resolve_name(options.detector, options.s3fd_weights)
         try:
             content = content_key(path)
@@ -93,8 +96,9 @@ class AnalysisCache:
             "schema": results.SCHEMA,
             "version": __version__,
             "content": content,
-            # "auto" is whichever detector it stands for now: downloading S3FD changes the result
-            "options": dict(options.fingerprint(), detector=detector),
+            # "auto" is whichever detector (or arithmetic) it stands for now: downloading S3FD,
+            # or another device, changes the result
+            "options": dict(options.fingerprint(precision_in_use(options)), detector=detector),
             "weights": weights_identity(options),
             "s3fd": _file_sha(locate("s3fd", options.s3fd_weights)) if detector == "s3fd" else None,
         }

@@ -35,15 +35,16 @@ class AnalysisOptions:
     #: or ``bfloat16``; ``exact`` is always float32
     precision: str = "auto"
 
-    def fingerprint(self) -> dict[str, object]:
+    def fingerprint(self, precision: Optional[str] = None) -> dict[str, object]:
         """The settings that change an analysis's result (a cache or queue key, with the file and
-        the weights' identity): not the device, which changes only its speed."""
+        the weights' identity): not the device, which changes only its speed. ``precision``: the
+        arithmetic ``auto`` settles on (``sync.loading.precision_in_use``), else as given."""
         return {
             "detector": self.detector,
             "vshift": self.vshift,
             "min_track": self.min_track,
             "min_face_size": self.min_face_size,
-            "mode": "exact" if self.exact else f"fast/{self.fast_stride}/{self.precision}",
+            "mode": "exact" if self.exact else f"fast/{self.fast_stride}/{precision or self.precision}",
             "save_dists": self.save_dists,
         }
 

@@ -43,11 +43,14 @@ DETECTOR_NAMES = {
 PRECISION_NAMES = {"auto": "Automatic", "float32": "float32", "bfloat16": "bfloat16 (fast on CPUs that have it)"}
 
 
-def auto_precision() -> str:
-    """The arithmetic ``auto`` picks for the fast mode on the automatic device."""
-    from ..core.sync.loading import resolve_device, resolve_precision
+def auto_precision(device: str) -> str:
+    """The arithmetic ``auto`` picks for the fast mode on ``device`` (``?`` if it is not there)."""
+    from ..core.sync.loading import precision_in_use
 
-    return str(resolve_precision("auto", resolve_device("auto"))).removeprefix("torch.")
+    try:
+        return precision_in_use(AnalysisOptions(device=device))
+    except SyncdeskError:
+        return "?"
 
 
 def available_devices() -> tuple[dict[str, bool], str]:
@@ -86,8 +89,8 @@ class SettingsDialog(QDialog):
                               "which has been shown to keep the verdict")
         self.precision = QComboBox(objectName="precision")
         for name in core_options.PRECISIONS:
-            label = PRECISION_NAMES[name] + (f" (uses {auto_precision()})" if name == "auto" else "")
-            self.precision.addItem(label, name)
+            self.precision.addItem(PRECISION_NAMES[name], name)
+        self.device.currentIndexChanged.connect(self._label_auto_precision)
         self.precision.setToolTip("The fast mode's arithmetic: bfloat16 is used automatically where the CPU "
                                   "computes it natively; exact mode is always float32")
         self.exact.toggled.connect(lambda exact: self.precision.setEnabled(not exact))
@@ -160,6 +163,12 @@ class SettingsDialog(QDialog):
             item.setEnabled(present[name])
         self.device.setToolTip("Where the network runs; the result is the same on every device")
 
+    def _label_auto_precision(self) -> None:
+        """"Automatic (uses ...)" for the device now chosen: bfloat16 on some CPUs, float32 elsewhere."""
+        index = self.precision.findData("auto")
+        uses = auto_precision(str(self.device.currentData()))
+        self.precision.setItemText(index, f"{PRECISION_NAMES['auto']} (uses {uses})")
+
     def _fill_detectors(self) -> None:
         try:
             auto = resolve_name("auto")
@@ -180,6 +189,7 @@ class SettingsDialog(QDialog):
         self.min_track.setValue(options.min_track)
         self.exact.setChecked(options.exact)
         self._select(self.precision, options.precision)
+        self._label_auto_precision()
         self.precision.setEnabled(not options.exact)
         self.models_folder_edit.setText(str(folder) if folder else "")
         self._update_folder_status()

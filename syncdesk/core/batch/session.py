@@ -19,7 +19,7 @@ from .store import QUEUED, Job, JobStore
 
 @dataclass(frozen=True)
 class Settings:
-    """What changes a result: the options' fingerprint (``auto`` detector resolved), the
+    """What changes a result: the options' fingerprint (``auto`` detector and precision resolved), the
     weights' sha256, the document schema and syncdesk's version. ``key`` names them in the queue."""
 
     fields: dict[str, Any]
@@ -27,8 +27,12 @@ class Settings:
 
     @classmethod
     def of(cls, options: AnalysisOptions) -> "Settings":
-        """Raises ``WeightsError`` when the SyncNet weights cannot be found."""
-        fields = dict(options.fingerprint(), detector=resolve_name(options.detector, options.s3fd_weights),
+        """Raises ``WeightsError`` when the SyncNet weights cannot be found, ``SyncdeskError`` for
+        a device that is not there."""
+        from ..sync.loading import precision_in_use  # torch: the batch's analyses load it anyway
+
+        fields = dict(options.fingerprint(precision_in_use(options)),
+                      detector=resolve_name(options.detector, options.s3fd_weights),
                       weights_sha256=weights_identity(options), schema=results.SCHEMA, version=__version__)
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return cls(fields, digest[:32])

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SyncdeskError, WeightsError
-from ..options import PRECISIONS
+from ..options import PRECISIONS, AnalysisOptions
 from .model import SyncNet, for_inference
 
 
@@ -51,7 +51,19 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if native_bfloat16(device) else torch.float32
     if name not in _DTYPES:
         raise SyncdeskError(f"unknown precision {name!r} (use {', '.join(PRECISIONS)})")
+    if name == "bfloat16" and device.type != "cpu":
+        raise SyncdeskError(f"--precision bfloat16 is for CPUs; on {device.type} use auto or float32")
     return _DTYPES[name]
+
+
+def analysis_dtype(options: AnalysisOptions, device: torch.device) -> torch.dtype:
+    """What an analysis with ``options`` computes in on ``device``: float32 for --exact."""
+    return torch.float32 if options.exact else resolve_precision(options.precision, device)
+
+
+def precision_in_use(options: AnalysisOptions) -> str:
+    """``analysis_dtype`` by name on the device ``options`` resolve to (``auto`` settled)."""
+    return str(analysis_dtype(options, resolve_device(options.device))).removeprefix("torch.")
 
 
 def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
