@@ -68,6 +68,7 @@ class Row:
     in_process_s: List[float] = field(default_factory=list)
     verdict: Optional[Verdict] = None
     error: Optional[str] = None
+    precision: Optional[str] = None  # the arithmetic the document says it used (syncdesk only)
 
     @property
     def wall_s(self) -> float:
@@ -179,7 +180,9 @@ def run_syncdesk_once(setup: Setup, video: Path, exact: bool, row: Row, log_dir:
     run = measure(command, cwd=REPO_ROOT, env=env, log_dir=log_dir)
     if run.returncode != 0:
         return _fail(row, run)
-    verdict, in_process = parse_analysis(json.loads(json_out.read_text()))
+    document = json.loads(json_out.read_text())
+    row.precision = (document.get("engine") or {}).get("precision")
+    verdict, in_process = parse_analysis(document)
     _record(row, run, verdict, in_process)
 
 
@@ -281,7 +284,8 @@ def example_table(original: Row, rows: Sequence[Row]) -> str:
             rss_ratio = f"{row.peak_rss_mib / original.peak_rss_mib:.2f}"
         in_process = f"{statistics.median(row.in_process_s):.2f}" if row.in_process_s else "–"
         verdict = (row.verdict or Verdict(None, None, None)).cells()
-        body.append([row.label, f"{row.wall_s:.2f}", speedup, in_process,
+        label = f"{row.label} ({row.precision})" if row.precision else row.label
+        body.append([label, f"{row.wall_s:.2f}", speedup, in_process,
                      f"{row.peak_rss_mib:.0f}", rss_ratio, *verdict])  # fmt: skip
     return _table(header, body)
 
