@@ -148,3 +148,16 @@ def test_cli_precision_option_reaches_the_document_and_refuses_a_contradiction(t
     assert main([*common, "--exact", "--precision", "bfloat16"]) == 1
     err = capsys.readouterr().err
     assert "cannot be combined" in err and "Traceback" not in err
+
+
+def test_a_half_precision_file_loads_as_float32(tmp_path):
+    """The weights are assigned, not copied: a float16 file must still give float32 networks."""
+    from syncdesk.core.faces.s3fd import S3FD, load_s3fd
+
+    def halved(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+
+    torch.save(halved(random_state_dict(4)), tmp_path / "syncnet.model")
+    torch.save(halved(S3FD().state_dict()), tmp_path / "s3fd.pth")
+    for net in (loading.load_syncnet(tmp_path / "syncnet.model"), load_s3fd(tmp_path / "s3fd.pth")):
+        assert {p.dtype for p in net.parameters()} == {torch.float32}

@@ -107,6 +107,9 @@ def load_matching(path: os.PathLike | str, model: torch.nn.Module, what: str) ->
         if tensor.shape != expected[key].shape:
             raise WeightsError(f"{name} is not {what} ({key} has shape {tuple(tensor.shape)}, "
                                f"expected {tuple(expected[key].shape)})")
+    # assigning keeps the file's dtype: cast as load_state_dict's copy would (a float16 file, say)
+    state = {key: tensor.to(expected[key].dtype) if tensor.is_floating_point() else tensor
+             for key, tensor in state.items()}
     model.load_state_dict(state, assign=True)
 
 
