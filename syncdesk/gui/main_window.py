@@ -58,11 +58,11 @@ def device_description(options: AnalysisOptions) -> str:
     """The device (and, when not float32, the arithmetic) an analysis would use, for the status bar."""
     import torch  # imported once the window exists
 
-    from ..core.sync.loading import resolve_device, resolve_precision
+    from ..core.sync.loading import analysis_dtype, resolve_device
 
     try:
         device = resolve_device(options.device)
-        dtype = torch.float32 if options.exact else resolve_precision(options.precision, device)
+        dtype = analysis_dtype(options, device)
     except SyncdeskError as exc:
         return f"Device: {exc}"
     if device.type == "cuda":
