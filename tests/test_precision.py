@@ -144,7 +144,9 @@ def test_cli_precision_option_reaches_the_document_and_refuses_a_contradiction(t
     common = ["analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights), "--quiet"]
     assert main([*common, "--precision", "float32", "--json", str(out)]) == 0
     assert json.loads(out.read_text(encoding="utf-8"))["engine"]["precision"] == "float32"
-    capsys.readouterr()
+    assert "fast mode on cpu" in capsys.readouterr().out
+    assert main([*common, "--precision", "bfloat16"]) == 0
+    assert "fast mode (bfloat16) on cpu" in capsys.readouterr().out
     assert main([*common, "--exact", "--precision", "bfloat16"]) == 1
     err = capsys.readouterr().err
     assert "cannot be combined" in err and "Traceback" not in err

@@ -102,7 +102,8 @@ def summary(analysis: Analysis) -> str:
             f"speaking {100 * track.speaking_frames / max(frames, 1):.0f}% of its frames"
         )
     engine = analysis.engine
-    lines.append(f"  engine      {engine.detector} faces, {engine.mode} mode on {engine.device}, "
+    arithmetic = "" if engine.precision == "float32" else f" ({engine.precision})"
+    lines.append(f"  engine      {engine.detector} faces, {engine.mode} mode{arithmetic} on {engine.device}, "
                  f"{analysis.timings.get('total', 0):.1f} s")
     lines.extend(f"  note        {warning}" for warning in analysis.warnings)
     return "\n".join(lines)
