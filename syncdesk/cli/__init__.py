@@ -24,7 +24,7 @@ def version_text() -> str:
     """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
     import torch  # only when asked: --help and the parser stay fast
 
-    from ..core.sync.loading import resolve_device, resolve_precision
+    from ..core.sync.loading import dtype_name, resolve_device, resolve_precision
 
     device = resolve_device("auto")
     if device.type == "cuda":
@@ -33,7 +33,7 @@ def version_text() -> str:
         where = "mps (Apple GPU)"
     else:
         where = "cpu (no CUDA GPU or Apple MPS found)"
-    arithmetic = str(resolve_precision("auto", device)).removeprefix("torch.")
+    arithmetic = dtype_name(resolve_precision("auto", device))
     return f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {where}\nfast mode computes in: {arithmetic}"
 
 

@@ -30,7 +30,7 @@ from .speaker import active_speaker, clip_verdict
 from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
-from .sync.loading import analysis_dtype, load_syncnet, resolve_device
+from .sync.loading import analysis_dtype, dtype_name, load_syncnet, resolve_device
 from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
 
@@ -211,7 +211,7 @@ def analyze(
             mode="exact" if options.exact else "fast",
             window_stride=options.stride,
             silence_weighting=not options.exact,
-            precision=str(dtype).removeprefix("torch."),
+            precision=dtype_name(dtype),
         ),
         offset_frames=verdict.offset_frames,
         offset_ms=verdict.offset_ms,

@@ -56,6 +56,15 @@ def content_key(path: os.PathLike | str) -> str:
     return digest.hexdigest()
 
 
+def settled_fingerprint(options: AnalysisOptions) -> dict[str, object]:
+    """``options.fingerprint()`` with each ``auto`` settled: the detector it stands for now
+    (downloading S3FD changes the result) and the arithmetic (the device's CPU decides)."""
+    from .sync.loading import precision_in_use  # torch: loaded by the analysis this key is for
+
+    return dict(options.fingerprint(precision_in_use(options)),
+                detector=resolve_name(options.detector, options.s3fd_weights))
+
+
 def weights_identity(options: AnalysisOptions) -> str:
     """The sha256 of the SyncNet weights the analysis would load (a ``WeightsError`` if none)."""
     return _file_sha(locate("syncnet", options.weights))
@@ -84,9 +93,7 @@ class AnalysisCache:
     def key(self, path: os.PathLike | str, options: AnalysisOptions) -> str:
         """The entry name for ``path`` analysed with ``options``; raises ``SyncdeskError`` if
         the file cannot be read or the weights cannot be found."""
-        from .sync.loading import precision_in_use  # torch: loaded by the analysis this key is for
-
-        detector = resolve_name(options.detector, options.s3fd_weights)
+        fingerprint = settled_fingerprint(options)
         try:
             content = content_key(path)
         except OSError as exc:
@@ -96,11 +103,10 @@ class AnalysisCache:
             "schema": results.SCHEMA,
             "version": __version__,
             "content": content,
-            # "auto" is whichever detector (or arithmetic) it stands for now: downloading S3FD,
-            # or another device, changes the result
-            "options": dict(options.fingerprint(precision_in_use(options)), detector=detector),
+            "options": fingerprint,
             "weights": weights_identity(options),
-            "s3fd": _file_sha(locate("s3fd", options.s3fd_weights)) if detector == "s3fd" else None,
+            "s3fd": (_file_sha(locate("s3fd", options.s3fd_weights)) if fingerprint["detector"] == "s3fd"
+                     else None),
         }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 

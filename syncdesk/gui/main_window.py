@@ -58,7 +58,7 @@ def device_description(options: AnalysisOptions) -> str:
     """The device (and, when not float32, the arithmetic) an analysis would use, for the status bar."""
     import torch  # imported once the window exists
 
-    from ..core.sync.loading import analysis_dtype, resolve_device
+    from ..core.sync.loading import analysis_dtype, dtype_name, resolve_device
 
     try:
         device = resolve_device(options.device)
@@ -69,7 +69,7 @@ def device_description(options: AnalysisOptions) -> str:
         text = f"Device: CUDA ({torch.cuda.get_device_name(device)})"
     else:
         text = f"Device: {'Apple MPS' if device.type == 'mps' else 'CPU'}"
-    return text if dtype == torch.float32 else f"{text}, {str(dtype).removeprefix('torch.')}"
+    return text if dtype == torch.float32 else f"{text}, {dtype_name(dtype)}"
 
 
 class MainWindow(QMainWindow):

@@ -10,8 +10,7 @@ from typing import Any, Iterable
 
 from ... import __version__
 from .. import results
-from ..cache import weights_identity
-from ..faces.choose import resolve_name
+from ..cache import settled_fingerprint, weights_identity
 from ..options import AnalysisOptions
 from .scan import Skipped, scan
 from .store import QUEUED, Job, JobStore
@@ -29,11 +28,8 @@ class Settings:
     def of(cls, options: AnalysisOptions) -> "Settings":
         """Raises ``WeightsError`` when the SyncNet weights cannot be found, ``SyncdeskError`` for
         a device that is not there."""
-        from ..sync.loading import precision_in_use  # torch: the batch's analyses load it anyway
-
-        fields = dict(options.fingerprint(precision_in_use(options)),
-                      detector=resolve_name(options.detector, options.s3fd_weights),
-                      weights_sha256=weights_identity(options), schema=results.SCHEMA, version=__version__)
+        fields = dict(settled_fingerprint(options), weights_sha256=weights_identity(options),
+                      schema=results.SCHEMA, version=__version__)
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         return cls(fields, digest[:32])
 

@@ -56,6 +56,11 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"``: the name ``--precision`` and the document use."""
+    return str(dtype).removeprefix("torch.")
+
+
 def analysis_dtype(options: AnalysisOptions, device: torch.device) -> torch.dtype:
     """What an analysis with ``options`` computes in on ``device``: float32 for --exact."""
     return torch.float32 if options.exact else resolve_precision(options.precision, device)
@@ -63,7 +68,7 @@ def analysis_dtype(options: AnalysisOptions, device: torch.device) -> torch.dtyp
 
 def precision_in_use(options: AnalysisOptions) -> str:
     """``analysis_dtype`` by name on the device ``options`` resolve to (``auto`` settled)."""
-    return str(analysis_dtype(options, resolve_device(options.device))).removeprefix("torch.")
+    return dtype_name(analysis_dtype(options, resolve_device(options.device)))
 
 
 def load_state_dict(path: os.PathLike | str) -> dict[str, torch.Tensor]:
