@@ -17,7 +17,7 @@ from .. import __version__
 from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
-from .memory import limit_malloc_arenas, trim_heap
+from .memory import tune_malloc, trim_heap
 from .faces.choose import create_detector, resolve_name
 from .faces.crop import crop_face
 from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
@@ -34,7 +34,7 @@ from .sync.loading import analysis_dtype, dtype_name, load_syncnet, resolve_devi
 from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
 from .sync.weights import locate, sha256_file
 
-limit_malloc_arenas()  # before torch's worker threads and our reader thread first allocate
+tune_malloc()  # before torch's worker threads and our reader thread first allocate
 
 
 class _Timer:
