@@ -17,7 +17,7 @@ import pytest
 
 from syncdesk.cli import main
 from syncdesk.cli.models import ByteBar, human_size
-from syncdesk.core.sync import weights
+from syncdesk.core.sync import download, weights
 
 PAYLOADS = {name: random.Random(name).randbytes(200_000) for name in weights.MODELS}
 
@@ -42,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SYNCDESK_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(download, "RETRY_DELAY", 0.0)
     for name, body in PAYLOADS.items():
         spec = dataclasses.replace(weights.MODELS[name], sha256=hashlib.sha256(body).hexdigest())
         monkeypatch.setitem(weights.MODELS, name, spec)

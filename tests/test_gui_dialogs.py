@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDockWidget, QLabel, QM
 from syncdesk.core import options as core_options
 from syncdesk.core import settings
 from syncdesk.core.options import AnalysisOptions
-from syncdesk.core.sync import weights
+from syncdesk.core.sync import download, weights
 from syncdesk.gui import weights_dialog
 from syncdesk.gui.app_settings import MAX_RECENT, AppSettings
 from syncdesk.gui.settings_dialog import SettingsDialog
@@ -240,7 +240,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
     monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", srv.url)
     monkeypatch.setitem(weights.MODELS, "syncnet",
                         dataclasses.replace(weights.MODELS["syncnet"], sha256=PAYLOAD_SHA))
-    monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(download, "RETRY_DELAY", 0.0)
     yield srv
     srv.stop()
 

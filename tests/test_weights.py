@@ -19,7 +19,7 @@ import pytest
 
 from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled, DownloadError, WeightsError
-from syncdesk.core.sync import weights
+from syncdesk.core.sync import download, weights
 
 from .http_fake import FakeServer
 
@@ -31,7 +31,7 @@ DATA_SHA = hashlib.sha256(DATA).hexdigest()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SYNCDESK_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SYNCDESK_MODEL_URL_SYNCNET", raising=False)
-    monkeypatch.setattr(weights, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(download, "RETRY_DELAY", 0.0)
     return tmp_path
 
 
@@ -91,7 +91,7 @@ def test_url_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("matching_sha")
 def test_download_reports_progress_and_verifies(server: FakeServer) -> None:
     calls: list[tuple[int, Optional[int]]] = []
-    path = weights.download("syncnet", progress=lambda d, t: calls.append((d, t)), url=server.url)
+    path = download.download("syncnet", progress=lambda d, t: calls.append((d, t)), url=server.url)
     assert path == weights.model_path("syncnet")
     assert weights.sha256_file(path) == DATA_SHA
     assert not _part().exists()
@@ -105,14 +105,14 @@ def test_download_reports_progress_and_verifies(server: FakeServer) -> None:
 @pytest.mark.usefixtures("matching_sha")
 def test_env_url_is_used(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", server.url)
-    assert weights.sha256_file(weights.download("syncnet")) == DATA_SHA
+    assert weights.sha256_file(download.download("syncnet")) == DATA_SHA
     assert len(server.ranges) == 1
 
 
 @pytest.mark.usefixtures("matching_sha")
 def test_verified_file_is_not_downloaded_again(server: FakeServer) -> None:
-    weights.download("syncnet", url=server.url)
-    weights.download("syncnet", url=server.url)
+    download.download("syncnet", url=server.url)
+    download.download("syncnet", url=server.url)
     assert len(server.ranges) == 1
 
 
@@ -120,15 +120,15 @@ def test_verified_file_is_not_downloaded_again(server: FakeServer) -> None:
 def test_interrupted_download_keeps_part_and_resumes(
         server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.drop_after, server.drops_left = 100_000, 1
-    monkeypatch.setattr(weights, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(download, "MAX_ATTEMPTS", 1)
     with pytest.raises(DownloadError, match="resume"):
-        weights.download("syncnet", url=server.url)
+        download.download("syncnet", url=server.url)
     assert _part().stat().st_size == 100_000
     assert not weights.model_path("syncnet").exists()
 
-    monkeypatch.setattr(weights, "MAX_ATTEMPTS", 12)
+    monkeypatch.setattr(download, "MAX_ATTEMPTS", 12)
     calls: list[int] = []
-    path = weights.download("syncnet", progress=lambda d, t: calls.append(d), url=server.url)
+    path = download.download("syncnet", progress=lambda d, t: calls.append(d), url=server.url)
     assert server.ranges == [None, "bytes=100000-"]
     assert calls[0] == 100_000 and calls[-1] == len(DATA)
     assert weights.sha256_file(path) == DATA_SHA
@@ -138,7 +138,7 @@ def test_interrupted_download_keeps_part_and_resumes(
 @pytest.mark.usefixtures("matching_sha")
 def test_dropped_connection_is_retried_in_the_same_call(server: FakeServer) -> None:
     server.drop_after, server.drops_left = 70_000, 2
-    path = weights.download("syncnet", url=server.url)
+    path = download.download("syncnet", url=server.url)
     assert server.ranges == [None, "bytes=70000-", "bytes=140000-"]
     assert weights.sha256_file(path) == DATA_SHA
 
@@ -146,19 +146,19 @@ def test_dropped_connection_is_retried_in_the_same_call(server: FakeServer) -> N
 @pytest.mark.usefixtures("matching_sha")
 def test_server_errors_are_retried_but_bounded(server: FakeServer) -> None:
     server.fail_with = [503]
-    assert weights.sha256_file(weights.download("syncnet", url=server.url)) == DATA_SHA
+    assert weights.sha256_file(download.download("syncnet", url=server.url)) == DATA_SHA
     server.fail_with = [503] * 10
     weights.model_path("syncnet").unlink()
     with pytest.raises(DownloadError, match="503"):
-        weights.download("syncnet", url=server.url)
-    assert len(server.ranges) == 1 + 1 + weights.MAX_FAILED_ATTEMPTS
+        download.download("syncnet", url=server.url)
+    assert len(server.ranges) == 1 + 1 + download.MAX_FAILED_ATTEMPTS
 
 
 @pytest.mark.usefixtures("matching_sha")
 def test_not_found_fails_at_once(server: FakeServer) -> None:
     server.fail_with = [404]
     with pytest.raises(DownloadError, match="404"):
-        weights.download("syncnet", url=server.url)
+        download.download("syncnet", url=server.url)
     assert len(server.ranges) == 1
 
 
@@ -167,7 +167,7 @@ def test_server_ignoring_range_restarts_from_zero(server: FakeServer) -> None:
     server.ignore_range = True
     _part().parent.mkdir(parents=True)
     _part().write_bytes(b"\0" * 50_000)  # not even the right bytes: must be overwritten
-    path = weights.download("syncnet", url=server.url)
+    path = download.download("syncnet", url=server.url)
     assert server.ranges == ["bytes=50000-"]
     assert weights.sha256_file(path) == DATA_SHA
 
@@ -176,14 +176,14 @@ def test_server_ignoring_range_restarts_from_zero(server: FakeServer) -> None:
 def test_complete_part_and_416(server: FakeServer) -> None:
     _part().parent.mkdir(parents=True)
     _part().write_bytes(DATA)
-    path = weights.download("syncnet", url=server.url)
+    path = download.download("syncnet", url=server.url)
     assert server.ranges == [f"bytes={len(DATA)}-"]
     assert weights.sha256_file(path) == DATA_SHA
 
 
 def test_checksum_mismatch_deletes_part(server: FakeServer) -> None:
     with pytest.raises(DownloadError) as info:
-        weights.download("syncnet", url=server.url)
+        download.download("syncnet", url=server.url)
     message = str(info.value)
     assert weights.MODELS["syncnet"].sha256 in message and DATA_SHA in message
     assert "expected" in message
@@ -193,7 +193,7 @@ def test_checksum_mismatch_deletes_part(server: FakeServer) -> None:
 
 def test_connection_refused_is_a_clear_error() -> None:
     with pytest.raises(DownloadError) as info:
-        weights.download("syncnet", url=_closed_port_url(), timeout=2)
+        download.download("syncnet", url=_closed_port_url(), timeout=2)
     message = str(info.value)
     assert "could not reach 127.0.0.1" in message and "offline" in message
     assert "--weights PATH" in message and str(weights.model_path("syncnet")) in message
@@ -209,12 +209,12 @@ def test_cancel_keeps_part(server: FakeServer) -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        weights.download("syncnet", progress=progress, cancel=token, url=server.url)
+        download.download("syncnet", progress=progress, cancel=token, url=server.url)
     kept = _part().stat().st_size
     assert 0 < kept < len(DATA)
     assert not weights.model_path("syncnet").exists()
     assert not weights.model_path("syncnet").with_name("syncnet_v2.model.lock").exists()
-    path = weights.download("syncnet", url=server.url)  # and it resumes
+    path = download.download("syncnet", url=server.url)  # and it resumes
     assert server.ranges == [None, f"bytes={kept}-"]
     assert weights.sha256_file(path) == DATA_SHA
 
@@ -222,9 +222,9 @@ def test_cancel_keeps_part(server: FakeServer) -> None:
 @pytest.mark.usefixtures("matching_sha")
 def test_not_enough_disk_space(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     usage = type("Usage", (), {"free": 1000})
-    monkeypatch.setattr(weights.shutil, "disk_usage", lambda path: usage)
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: usage)
     with pytest.raises(DownloadError, match="not enough disk space"):
-        weights.download("syncnet", url=server.url)
+        download.download("syncnet", url=server.url)
 
 
 # --------------------------------------------------------------------------- lock
@@ -232,14 +232,14 @@ def test_not_enough_disk_space(server: FakeServer, monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.usefixtures("matching_sha")
 def test_waits_for_a_live_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weights, "LOCK_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(download, "LOCK_POLL_SECONDS", 0.02)
     lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
     lock.parent.mkdir(parents=True)
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     timer = threading.Timer(0.2, lock.unlink)
     timer.start()
     started = time.monotonic()
-    weights.download("syncnet", url=server.url)
+    download.download("syncnet", url=server.url)
     timer.join()
     assert time.monotonic() - started >= 0.2
     assert not lock.exists()
@@ -247,14 +247,14 @@ def test_waits_for_a_live_lock(server: FakeServer, monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.usefixtures("matching_sha")
 def test_cancel_while_waiting_for_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weights, "LOCK_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(download, "LOCK_POLL_SECONDS", 0.02)
     lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
     lock.parent.mkdir(parents=True)
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        weights.download("syncnet", cancel=token, url=server.url)
+        download.download("syncnet", cancel=token, url=server.url)
     assert lock.exists() and server.ranges == []  # someone else's lock is left alone
 
 
@@ -263,9 +263,9 @@ def test_stale_lock_is_taken_over(server: FakeServer) -> None:
     lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
     lock.parent.mkdir(parents=True)
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
-    old = time.time() - 2 * weights.STALE_LOCK_SECONDS
+    old = time.time() - 2 * download.STALE_LOCK_SECONDS
     os.utime(lock, (old, old))
-    weights.download("syncnet", url=server.url)
+    download.download("syncnet", url=server.url)
     assert not lock.exists()
 
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from ..core import settings
 from ..core.errors import WeightsError
-from ..core.sync import weights
+from ..core.sync import download, weights
 from ..core.sync.weights import MODELS
 from .progress import ByteBar
 
@@ -101,7 +101,7 @@ def run_download(args: argparse.Namespace) -> int:
             print(f"{name}: already downloaded and verified: {weights.model_path(name)}")
             continue
         with ByteBar(name, quiet=args.quiet) as bar:
-            path = weights.download(name, progress=bar, timeout=args.timeout)
+            path = download.download(name, progress=bar, timeout=args.timeout)
         print(f"{name}: downloaded and verified: {path}")
     return 0
 

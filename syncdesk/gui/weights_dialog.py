@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgre
 from ..core.cancel import CancelToken
 from ..core.errors import WeightsError
 from ..core.progress import ProgressCallback
-from ..core.sync import weights
+from ..core.sync import download, weights
 from .workers import Job, Worker, WorkerPool
 
 MB = 1e6
@@ -156,7 +156,7 @@ class WeightsDialog(QDialog):
         bytes_signal.changed.connect(self._bytes)
 
         def job(progress: ProgressCallback, cancel: CancelToken) -> Path:
-            return weights.download("syncnet", progress=bytes_signal.changed.emit, cancel=cancel)
+            return download.download("syncnet", progress=bytes_signal.changed.emit, cancel=cancel)
 
         self.progress.setRange(0, 0)  # busy until the first answer gives a size
         self.progress.setFormat("connecting…")
