@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
@@ -99,3 +100,16 @@ def test_audio_shorter_than_video_limits_the_windows(tmp_path, oracle_weights):
 def test_probe_reports_a_missing_audio_stream(tmp_path):
     info = media.probe(make_flash_clip(tmp_path / "mute.mkv", seconds=1.0, audio=False))
     assert not info.has_audio
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "yuv444p", "gray", "nv12", "rgb24"])
+@pytest.mark.parametrize("target", ["bgr24", "rgb24"])
+def test_the_frame_converter_gives_the_pixels_pyav_gives(pixel_format, target):
+    rng = np.random.default_rng(7)
+    converter = media.FrameConverter(target)
+    for width, height in [(224, 224), (320, 180), (224, 224)]:  # a size change re-creates the cached context
+        source = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), format="rgb24")
+        frame = source.reformat(format=pixel_format)
+        converted = converter(frame)
+        assert converted.shape == (height, width, 3) and converted.dtype == np.uint8
+        np.testing.assert_array_equal(converted, frame.to_ndarray(format=target))

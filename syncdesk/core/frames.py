@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from .errors import MediaError
-from .media import _frame_time, ffmpeg_reason, first_video_time, open_input
+from .media import FrameConverter, _frame_time, ffmpeg_reason, first_video_time, open_input
 
 #: decode forward instead of seeking when the target is at most this far ahead (seconds)
 FORWARD_LIMIT_S = 2.0
@@ -46,6 +46,7 @@ class FrameReader:
             self._container.close()
             raise MediaError(f"{self.path.name} has no video stream")
         self._stream = self._container.streams.video[0]
+        self._to_rgb = FrameConverter("rgb24")
         self._decoder: Optional[Iterator[tuple[float, av.VideoFrame]]] = None
         self._pending: Optional[tuple[float, av.VideoFrame]] = None  # decoded, after the current frame
         self._raw: tuple[float, av.VideoFrame]  # the current frame as decoded
@@ -168,7 +169,7 @@ class FrameReader:
 
     def _show_raw(self) -> VideoFrame:
         time_s, frame = self._raw
-        shown = VideoFrame(time_s, frame.to_ndarray(format="rgb24"))
+        shown = VideoFrame(time_s, self._to_rgb(frame))
         if self._recent and self._recent[-1].time_s >= time_s:
             self._recent.clear()  # not consecutive any more (after a seek)
         self._recent.append(shown)

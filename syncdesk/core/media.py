@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .cancel import CancelToken
 from .errors import MediaError
@@ -124,6 +125,22 @@ def probe(path: os.PathLike | str) -> MediaInfo:
         )
 
 
+class FrameConverter:
+    """Decoded frames to ``H x W x 3`` uint8 arrays in ``pixel_format`` (``bgr24``, ``rgb24``).
+
+    ``VideoFrame.to_ndarray(format=...)`` builds a new swscale context for every frame, and since
+    PyAV 17 one that starts its own threads: 0.75 ms per 224x224 frame measured, against 0.14 ms
+    for one cached context on one thread (the decoder runs beside the network, which has the cores).
+    """
+
+    def __init__(self, pixel_format: str) -> None:
+        self._format = pixel_format
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        return self._reformatter.reformat(frame, format=self._format, threads=1).to_ndarray()
+
+
 def _frame_time(frame: av.VideoFrame) -> Optional[Fraction]:
     if frame.pts is None or frame.time_base is None:
         return None
@@ -165,6 +182,7 @@ def iter_analysis_frames(
         next_tick = 0
         decoded = 0
         last_step = tick
+        to_bgr = FrameConverter("bgr24")
 
         def emit(item: tuple[int, Fraction, av.VideoFrame], until: Fraction, inclusive: bool) -> Iterator[AnalysisFrame]:
             nonlocal next_tick
@@ -175,7 +193,7 @@ def iter_analysis_frames(
                 if t > until or (t == until and not inclusive):
                     return
                 if image is None:
-                    image = frame.to_ndarray(format="bgr24")
+                    image = to_bgr(frame)
                 yield AnalysisFrame(next_tick, source_index, float(time), image)
                 next_tick += 1
 
