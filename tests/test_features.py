@@ -65,6 +65,9 @@ def test_folded_inference_model_equals_the_published_layers():
     fast = SyncNet()
     fast.load_state_dict(random_state_dict(7))
     fast = for_inference(fast)
+    # the BatchNorms are folded away and the audio tower's 1x1 max-pool (an identity) is dropped
+    assert not any(isinstance(layer, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)) for layer in fast.modules())
+    assert [type(layer).__name__ for layer in fast.netcnnaud].count("MaxPool2d") == 2
     torch.manual_seed(0)
     video = torch.rand(1, 3, 9, 224, 224) * 255
     audio = torch.randn(6, 1, 13, 20) * 10
