@@ -63,3 +63,29 @@ print(faults() - before)
                                          check=True).stdout) for mode in ("tuned", "control"))
     assert control > pages // 2, control
     assert tuned < pages // 20, tuned
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="glibc only")
+def test_heap_watch_trims_only_once_memory_has_grown():
+    """Flat memory: no trim (each would cost the next batch its page faults). 200 MB of freed
+    blocks pinned by survivors: one trim, and the pages go back."""
+    code = """
+from syncdesk.core import memory
+memory.tune_malloc()
+watch = memory.HeapWatch(margin=64 * 2**20)
+watch.check()  # the baseline
+scratch = [bytes(2000) for _ in range(5_000)]  # 10 MB: within the margin
+del scratch
+watch.check()
+flat = watch.trims
+blocks = [bytes(2000) for _ in range(100_000)]
+survivors = blocks[::500]
+del blocks
+before = memory.resident_bytes()
+watch.check()
+print(flat, watch.trims, (before - memory.resident_bytes()) // 2**20)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    flat, grown, freed_mb = map(int, result.stdout.split())
+    assert (flat, grown) == (0, 1)
+    assert freed_mb > 100, freed_mb

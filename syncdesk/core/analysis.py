@@ -17,7 +17,7 @@ from .. import __version__
 from . import media
 from .cancel import CancelToken
 from .errors import AnalysisError, SyncdeskError
-from .memory import tune_malloc, trim_heap
+from .memory import HeapWatch, trim_heap, tune_malloc
 from .faces.choose import create_detector, resolve_name
 from .faces.crop import crop_face
 from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
@@ -227,16 +227,18 @@ def analyze(
     )
 
 
-#: frames between two ``trim_heap`` calls in the streaming loops
-TRIM_EVERY = 250
+#: frames between two looks at resident memory in the streaming loops
+HEAP_CHECK_EVERY = 50
+#: process-wide, like the heap it watches
+_HEAP_WATCH = HeapWatch()
 
 
 def _tick(progress: Optional[ProgressCallback], stage: str, index: int, expected: int) -> None:
-    """Per frame of a streaming loop: report progress now and then, and keep the heap trimmed."""
+    """Per frame of a streaming loop: report progress now and then, and trim the heap if it grew."""
     if index % 25 == 0:
         report(progress, stage, index / expected)
-    if index % TRIM_EVERY == TRIM_EVERY - 1:
-        trim_heap()
+    if index % HEAP_CHECK_EVERY == HEAP_CHECK_EVERY - 1:
+        _HEAP_WATCH.check()
 
 
 def _whole_frame(path: Path, model: torch.nn.Module, audio: _Audio, options: AnalysisOptions,
