@@ -75,3 +75,15 @@ def test_folded_inference_model_equals_the_published_layers():
         for ours, theirs in ((fast.forward_video(video), reference.forward_video(video)),
                              (fast.forward_audio(audio), reference.forward_audio(audio))):
             assert float((ours - theirs).norm() / theirs.norm()) < 1e-5
+
+
+def test_inference_model_in_bfloat16_is_cast_and_channels_last_throughout():
+    model = SyncNet()
+    model.load_state_dict(random_state_dict(7))
+    model = for_inference(model, torch.bfloat16)
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.bfloat16}
+    for layer in [*model.netcnnaud, *model.netcnnlip]:
+        if isinstance(layer, torch.nn.Conv2d):
+            assert layer.weight.is_contiguous(memory_format=torch.channels_last)
+        elif isinstance(layer, torch.nn.Conv3d):
+            assert layer.weight.is_contiguous(memory_format=torch.channels_last_3d)

@@ -124,4 +124,4 @@ def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu",
     with torch.device("meta"):  # its random initialisation would cost ~40 ms, overwritten at once
         model = SyncNet()
     load_matching(path, model, "a SyncNet state_dict")
-    return for_inference(model).to(device=device, dtype=dtype)
+    return for_inference(model, dtype).to(device)

