@@ -5,7 +5,7 @@ hash while writing, move into place with ``os.replace`` only when the SHA-256 ma
 Like ``huggingface_hub``: resume with ``Range``, retry transient errors, check free space,
 and hold a lock file so two processes never write the same ``.part``.
 
-`weights.py` says where a model lives and whether it is intact; this module only fetches it.
+``weights.py`` says where a model lives and whether it is intact; this module only fetches it.
 """
 
 from __future__ import annotations
