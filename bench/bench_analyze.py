@@ -360,7 +360,10 @@ def render(args: argparse.Namespace, setup: Setup, video: Path, original: Row, e
         example_table(original, [exact, fast]),
         "",
         "in-process s: original = loadParameters + evaluate(); syncdesk = the Analysis document's timings.",
-        "With random weights the verdicts are meaningless as lip-sync results; they should agree between sides.",
+        "With random weights the verdicts are meaningless as lip-sync results; --exact must agree with "
+        "the original. The fast mode scores every 5th window, so on random weights' nearly flat distance "
+        "curves its offset may differ; its agreement with --exact is measured on clips with a real "
+        "verdict in bench/verdict_agreement.md.",
     ]
     if longs:
         parts += ["", f"## Memory vs length (looped `{video.name}`, median of {args.long_repeat})", "",
