@@ -47,7 +47,7 @@ from syncdesk.core.faces.tracking import iou  # noqa: E402
 from syncdesk.core.options import AnalysisOptions  # noqa: E402
 from syncdesk.core.shots import ShotDetector  # noqa: E402
 from syncdesk.core.sync.embed import WindowScorer  # noqa: E402
-from syncdesk.core.sync.weights import model_path  # noqa: E402
+from syncdesk.core.models.weights import model_path  # noqa: E402
 from tests.face_clips import Tile, make_faces_clip  # noqa: E402
 from tests.oracle import save_oracle  # noqa: E402
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from syncdesk import assets
 from syncdesk.core import palette
-from syncdesk.core.sync.weights import MODELS
+from syncdesk.core.models.weights import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

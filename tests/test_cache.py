@@ -122,7 +122,7 @@ def test_key_changes_with_the_weights(tmp_path: Path, video: Path, options: Anal
 
 def test_key_uses_the_managers_copy_without_explicit_weights(tmp_path: Path, video: Path,
                                                              weights_file: Path) -> None:
-    from syncdesk.core.sync.weights import model_path
+    from syncdesk.core.models.weights import model_path
 
     cache = AnalysisCache(tmp_path / "cache")
     assert cache.get(video, AnalysisOptions()) is None  # no weights anywhere: a miss, no error
@@ -203,7 +203,7 @@ def test_large_file_keys_fast(tmp_path: Path, options: AnalysisOptions) -> None:
 
 
 def test_auto_detector_entries_change_when_s3fd_arrives(tmp_path, random_weights, monkeypatch):
-    from syncdesk.core.sync import weights
+    from syncdesk.core.models import weights
 
     clip = tmp_path / "clip.bin"
     clip.write_bytes(b"x" * 5000)

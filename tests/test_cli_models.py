@@ -17,7 +17,7 @@ import pytest
 
 from syncdesk.cli import main
 from syncdesk.cli.models import ByteBar, human_size
-from syncdesk.core.sync import download, weights
+from syncdesk.core.models import download, weights
 
 PAYLOADS = {name: random.Random(name).randbytes(200_000) for name in weights.MODELS}
 

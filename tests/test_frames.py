@@ -12,7 +12,7 @@ import pytest
 from syncdesk.core.errors import MediaError
 from syncdesk.core.frames import FrameReader
 from syncdesk.core.media import read_audio
-from syncdesk.core.timecode import timecode
+from syncdesk.core.timecodes import timecode
 from syncdesk.gui.audio_out import audio_start, pcm_feed
 
 from .oracle import make_flash_clip

@@ -15,10 +15,10 @@ import torch
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDockWidget, QLabel, QMainWindow
 
-from syncdesk.core import options as core_options
+from syncdesk import core
 from syncdesk.core import settings
 from syncdesk.core.options import AnalysisOptions
-from syncdesk.core.sync import download, weights
+from syncdesk.core.models import download, weights
 from syncdesk.gui import weights_dialog
 from syncdesk.gui.app_settings import MAX_RECENT, AppSettings
 from syncdesk.gui.settings_dialog import SettingsDialog
@@ -195,10 +195,10 @@ def test_settings_dialog_restore_defaults(qtbot, tmp_path: Path) -> None:
 
 
 def test_settings_dialog_lists_devices_and_detectors(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core_options, "DETECTORS", (*core_options.DETECTORS, "newnet"))
+    monkeypatch.setattr(core, "DETECTORS", (*core.DETECTORS, "newnet"))
     dialog = _dialog(qtbot, AnalysisOptions())
     detectors = [dialog.detector.itemData(i) for i in range(dialog.detector.count())]
-    assert detectors == list(core_options.DETECTORS)  # read when the dialog is made
+    assert detectors == list(core.DETECTORS)  # read when the dialog is made
 
     items = dialog.device.model()
     enabled = {dialog.device.itemData(i): items.item(i).isEnabled() for i in range(dialog.device.count())}

@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from syncdesk.cli import main
-from syncdesk.core import analysis as core_analysis
+from syncdesk import core
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.gui.app_settings import AppSettings
 from syncdesk.gui.main_window import MainWindow, device_description
@@ -215,7 +215,7 @@ def test_reopening_an_analysed_file_uses_the_cache(qtbot, window, tmp_path, monk
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
     first = open_and_wait(qtbot, window, clip)
     calls = []
-    monkeypatch.setattr(core_analysis, "analyze", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(1))
     second = open_and_wait(qtbot, window, clip)
     assert calls == [] and second.offset_frames == first.offset_frames == 3
     assert window.settings.recent_files()[0] == clip.resolve()
@@ -463,8 +463,8 @@ def test_opening_another_file_during_an_analysis_shows_only_the_new_one(qtbot, w
 def test_analyse_again_bypasses_the_cache_and_refreshes_it(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
-    real, calls = core_analysis.analyze, []
-    monkeypatch.setattr(core_analysis, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real, calls = core.analyze, []
+    monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
     with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:
         QTest.keyClick(window, Qt.Key.Key_F5)
     assert calls == [1] and shown.args[0].offset_frames == 3

@@ -8,7 +8,8 @@ import torch
 
 from syncdesk.core.errors import WeightsError
 from syncdesk.core.sync.embed import AudioEmbeddings, WindowScorer
-from syncdesk.core.sync.loading import load_syncnet, resolve_device
+from syncdesk.core.models.device import resolve_device
+from syncdesk.core.sync.model import load_syncnet
 from syncdesk.core.sync.model import SyncNet
 from syncdesk.core.sync.synthetic import random_state_dict
 

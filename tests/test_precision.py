@@ -12,9 +12,9 @@ import torch
 from syncdesk.core.analysis import analyze
 from syncdesk.core.errors import SyncdeskError
 from syncdesk.core.options import AnalysisOptions
-from syncdesk.core.sync import loading
+from syncdesk.core.models.device import resolve_precision
 from syncdesk.core.sync.embed import AudioEmbeddings, WindowScorer
-from syncdesk.core.sync.model import SyncNet
+from syncdesk.core.sync.model import SyncNet, load_syncnet
 from syncdesk.core.sync.synthetic import random_state_dict
 
 from .oracle import make_flash_clip
@@ -33,7 +33,7 @@ def _rows(model: SyncNet, frames: list[np.ndarray], mfcc: np.ndarray, windows: i
 def test_loading_builds_no_throwaway_model_and_keeps_the_file_values(tmp_path):
     path = tmp_path / "w.model"
     torch.save(random_state_dict(4), path)
-    net = loading.load_syncnet(path)
+    net = load_syncnet(path)
     assert all(not t.is_meta for t in [*net.parameters(), *net.buffers()])
     reference = SyncNet()
     reference.load_state_dict(random_state_dict(4))
@@ -48,8 +48,8 @@ def test_bfloat16_distances_stay_within_a_percent_of_float32(tmp_path):
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(16)]
     mfcc = rng.normal(0, 5, (13, 4 * 16 + 20)).astype(np.float32)
-    full = _rows(loading.load_syncnet(path), frames, mfcc, 11)
-    cheap_model = loading.load_syncnet(path, dtype=torch.bfloat16)
+    full = _rows(load_syncnet(path), frames, mfcc, 11)
+    cheap_model = load_syncnet(path, dtype=torch.bfloat16)
     assert cheap_model.netcnnlip[0].weight.dtype == torch.bfloat16
     cheap = _rows(cheap_model, frames, mfcc, 11)
     assert cheap.dtype == np.float32 and cheap.shape == full.shape == (3, 7)
@@ -66,15 +66,15 @@ def test_bfloat16_distances_stay_within_a_percent_of_float32(tmp_path):
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx, device, expected):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    assert loading.resolve_precision("auto", torch.device(device)) == expected
-    assert loading.resolve_precision("float32", torch.device(device)) == torch.float32
+    assert resolve_precision("auto", torch.device(device)) == expected
+    assert resolve_precision("float32", torch.device(device)) == torch.float32
     if device == "cpu":
-        assert loading.resolve_precision("bfloat16", torch.device(device)) == torch.bfloat16
+        assert resolve_precision("bfloat16", torch.device(device)) == torch.bfloat16
 
 
 def test_unknown_precision_is_refused():
     with pytest.raises(SyncdeskError, match="unknown precision"):
-        loading.resolve_precision("int4", torch.device("cpu"))
+        resolve_precision("int4", torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -132,8 +132,8 @@ def test_cache_and_queue_keys_use_the_arithmetic_auto_settles_on(monkeypatch, tm
 
 def test_bfloat16_is_refused_on_a_gpu():
     with pytest.raises(SyncdeskError, match="for CPUs"):
-        loading.resolve_precision("bfloat16", torch.device("cuda"))
-    assert loading.resolve_precision("auto", torch.device("cuda")) == torch.float32
+        resolve_precision("bfloat16", torch.device("cuda"))
+    assert resolve_precision("auto", torch.device("cuda")) == torch.float32
 
 
 def test_cli_precision_option_reaches_the_document_and_refuses_a_contradiction(tmp_path, oracle_weights, capsys):
@@ -161,5 +161,5 @@ def test_a_half_precision_file_loads_as_float32(tmp_path):
 
     torch.save(halved(random_state_dict(4)), tmp_path / "syncnet.model")
     torch.save(halved(S3FD().state_dict()), tmp_path / "s3fd.pth")
-    for net in (loading.load_syncnet(tmp_path / "syncnet.model"), load_s3fd(tmp_path / "s3fd.pth")):
+    for net in (load_syncnet(tmp_path / "syncnet.model"), load_s3fd(tmp_path / "s3fd.pth")):
         assert {p.dtype for p in net.parameters()} == {torch.float32}

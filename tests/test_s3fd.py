@@ -14,7 +14,7 @@ from syncdesk.cli import main
 from syncdesk.core.errors import WeightsError
 from syncdesk.core.faces.detectors import Detection
 from syncdesk.core.faces.s3fd import S3FD, S3FDDetector, decode, nms, prior_boxes, to_detections
-from syncdesk.core.sync.weights import model_path
+from syncdesk.core.models.weights import model_path
 
 from .face_clips import Tile, make_faces_clip
 

@@ -19,7 +19,7 @@ import pytest
 
 from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled, DownloadError, WeightsError
-from syncdesk.core.sync import download, weights
+from syncdesk.core.models import download, weights
 
 from .http_fake import FakeServer
 

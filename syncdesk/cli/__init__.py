@@ -16,7 +16,7 @@ import threading
 from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
-from ..core.errors import Cancelled, SyncdeskError
+from ..core import Cancelled, SyncdeskError
 from . import analyze, batch, fix, gui, models
 
 
@@ -24,17 +24,12 @@ def version_text() -> str:
     """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
     import torch  # only when asked: --help and the parser stay fast
 
-    from ..core.sync.loading import dtype_name, resolve_device, resolve_precision
+    from ..core import device_name, dtype_name, resolve_device, resolve_precision
 
     device = resolve_device("auto")
-    if device.type == "cuda":
-        where = f"cuda ({torch.cuda.get_device_name(device)})"
-    elif device.type == "mps":
-        where = "mps (Apple GPU)"
-    else:
-        where = "cpu (no CUDA GPU or Apple MPS found)"
+    where = device_name(device) + (" (no CUDA GPU or Apple MPS found)" if device.type == "cpu" else "")
     arithmetic = dtype_name(resolve_precision("auto", device))
-    return f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {where}\nfast mode computes in: {arithmetic}"
+    return f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {device.type}, {where}\nfast mode computes in: {arithmetic}"
 
 
 class _VersionAction(argparse.Action):

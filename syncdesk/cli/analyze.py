@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core import results
-from ..core.errors import SyncdeskError
-from ..core.options import DETECTORS, PRECISIONS, AnalysisOptions
-from ..core.quality import direction, verdict
-from ..core.results import Analysis
+from ..core import (DETECTORS, DEVICES, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, direction,
+                   save_analysis, verdict)
 from .progress import StageBar
 
 
@@ -23,7 +20,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                             "bundled haar); whole-frame treats each frame as one face crop")
     group.add_argument("--s3fd-weights", type=Path, metavar="sfd_face.pth",
                        help="S3FD state_dict file (default: the model manager's copy); --detector auto then uses S3FD")
-    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+    group.add_argument("--device", default="auto", choices=DEVICES,
                        help="compute device (auto: CUDA, else Apple MPS, else CPU)")
     group.add_argument("--vshift", type=int, default=15, metavar="FRAMES",
                        help="largest offset searched, in frames either way (default 15 = 0.6 s)")
@@ -110,23 +107,23 @@ def summary(analysis: Analysis) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.analysis import analyze  # imports torch: not needed for --help
+    from ..core import analyze  # imports torch: not needed for --help
 
     # the output checks run before a long analysis, not after it
     if args.json and args.json.exists() and not args.overwrite:
         raise SyncdeskError(f"{args.json} already exists: pass --overwrite to replace it")
     if args.annotate:
-        from ..core.annotate import check_output
+        from ..core import check_review_output
 
-        check_output(args.video, args.annotate, args.overwrite)
+        check_review_output(args.video, args.annotate, args.overwrite)
     with StageBar(quiet=args.quiet) as bar:
         analysis = analyze(args.video, options_from(args), progress=bar)
     print(summary(analysis))
     if args.json:
-        results.save(analysis, args.json)
+        save_analysis(analysis, args.json)
         print(f"  wrote       {args.json}")
     if args.annotate:
-        from ..core.annotate import write_review
+        from ..core import write_review
 
         with StageBar(quiet=args.quiet) as bar:
             write_review(args.video, analysis, args.annotate, overwrite=args.overwrite, progress=bar)

@@ -16,17 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from ..core.batch.runner import BatchRunner, JobUpdate, default_workers
-from ..core.batch.store import ERROR, FINISHED, QUEUED, RUNNING, JobStore
-from ..core.errors import SyncdeskError
-from ..core.quality import PRESETS
+from ..core import DEFAULT_PRESET, PRESETS, SyncdeskError
+from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
 from .analyze import add_analysis_options, options_from
 from .progress import _Bar, new_tqdm
 
 if TYPE_CHECKING:
-    from ..core.batch.report import Row
-
-DEFAULT_PRESET = "high"
+    from ..core.batch import Row
 
 
 def _workers(text: str) -> int:
@@ -140,8 +136,8 @@ def table(rows: list[Row], base: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     # the report's and the session's modules: not needed to build the parser (start-up of every command)
-    from ..core.batch import report
-    from ..core.batch.session import prepare
+    from ..core.batch import (CSV_NAME, GOOD, JSON_NAME, POOR, check_report_dir, counts, prepare, rows, sort_into,
+                              write_report)
 
     folder: Path = args.folder
     if not folder.is_dir():
@@ -150,14 +146,14 @@ def run(args: argparse.Namespace) -> int:
     preset = PRESETS[args.preset]
     options = options_from(args)
     if args.report:
-        report.check_report_dir(args.report)  # before a long batch, not after it
+        check_report_dir(args.report)  # before a long batch, not after it
     if args.sort_into and args.sort_into.exists() and not args.sort_into.is_dir():
         raise SyncdeskError(f"{args.sort_into} is a file: --sort-into takes a folder")
     exclude = []  # what this command writes is never scanned, even inside FOLDER
     if args.sort_into:
-        exclude += [args.sort_into / report.GOOD, args.sort_into / report.POOR]
+        exclude += [args.sort_into / GOOD, args.sort_into / POOR]
     if args.report:
-        exclude += [args.report / report.JSON_NAME, args.report / report.CSV_NAME]
+        exclude += [args.report / JSON_NAME, args.report / CSV_NAME]
     with JobStore() as store:
         batch = prepare([folder], options, store, exclude, retry_errors=args.retry_errors)
         if not batch.jobs and not batch.skipped:
@@ -173,17 +169,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"syncdesk: interrupted: {left} of {len(batch.jobs)} files left in the queue; "
               "run the same command again to resume", file=sys.stderr)
         return 130
-    found = report.rows(batch.jobs, batch.skipped, preset)
-    totals = report.counts(found)
+    found = rows(batch.jobs, batch.skipped, preset)
+    totals = counts(found)
     print(table(found, base))
     print(f"{len(found)} files: " + ", ".join(f"{count} {status}" for status, count in totals.items())
           + f" (preset {preset.name}: confidence >= {preset.min_confidence:g}, "
             f"|offset| <= {preset.max_offset_frames} frames)")
     if args.report:
-        json_path, csv_path = report.write_report(args.report, found, preset, batch.settings.fields)
+        json_path, csv_path = write_report(args.report, found, preset, batch.settings.fields)
         print(f"report: {json_path}, {csv_path}")
     if args.sort_into:
-        done = report.sort_into(args.sort_into, found, base)
+        done = sort_into(args.sort_into, found, base)
         print(f"sorted: {len(done.copied)} files in {args.sort_into} (good/, poor/)")
         for _, message in done.failed:
             print(f"syncdesk: not copied: {message}", file=sys.stderr)

@@ -7,13 +7,10 @@ import math
 import sys
 from pathlib import Path
 
-from ..core.errors import SyncdeskError
-from ..core.media import ANALYSIS_FPS
-from ..core.quality import PRESETS, direction
+from ..core import FRAME_MS, PRESETS, SyncdeskError, direction
 from .analyze import add_analysis_options, options_from
 from .progress import StageBar
 
-FRAME_MS = 1000 / ANALYSIS_FPS  # one analysis frame: 40 ms
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
 #: --auto applies a verdict only from this preset's confidence up (without --force)
 AUTO_PRESET = PRESETS["medium"]
@@ -72,7 +69,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
     """Analyse, then the offset to apply and whether the verdict is "in sync"."""
-    from ..core.analysis import analyze  # imports torch: not needed for --help or a manual offset
+    from ..core import analyze  # imports torch: not needed for --help or a manual offset
 
     analysis = analyze(args.video, options_from(args), progress=bar)
     bar.close()
@@ -87,10 +84,10 @@ def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core import export  # the writer: not needed to build the parser (start-up of every command)
+    from ..core import preflight, shift_audio  # the writer: not needed to build the parser (start-up of every command)
 
     # refuse a bad output before a long analysis
-    export.preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
+    preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
     with StageBar(quiet=args.quiet) as bar:
         if args.auto:
             offset_ms, in_sync = _auto_offset(args, bar)
@@ -100,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if in_sync and not args.force:
             print("audio and video are in sync: nothing written (pass --force to write a copy anyway)")
             return 0
-        result = export.shift_audio(args.video, args.output, offset_ms, lossless=args.lossless,
+        result = shift_audio(args.video, args.output, offset_ms, lossless=args.lossless,
                                     overwrite=args.overwrite, all_audio=args.all_audio, progress=bar)
     print(result.describe())
     for detail in result.details():

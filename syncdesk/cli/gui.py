@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.options import AnalysisOptions
+from ..core import AnalysisOptions
 from .analyze import add_analysis_options, options_from
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
-from ..core import settings
-from ..core.errors import WeightsError
-from ..core.sync import download, weights
-from ..core.sync.weights import MODELS
+from ..core import DATA_DIR_ENV, MODELS, WeightsError, download_model, model_path, models_dir, verify_model
 from .progress import ByteBar
 
 
@@ -17,7 +14,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models", help="list, download and verify the model weights",
         description="Manage the model weights (SyncNet, S3FD) kept in syncdesk's data directory "
-                    f"({settings.DATA_DIR_ENV} overrides its location).")
+                    f"({DATA_DIR_ENV} overrides its location).")
     actions = parser.add_subparsers(dest="models_action", metavar="ACTION", required=True)
     _add_list(actions)
     _add_download(actions)
@@ -85,7 +82,7 @@ def _add_path(actions: Any) -> None:
 def run_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "FILE", "STATUS", "SIZE", "PATH")]
     for name, spec in MODELS.items():
-        result = weights.verify(name, quick=not args.check)
+        result = verify_model(name, quick=not args.check)
         size = human_size(result.size) if result.size is not None else "-"
         rows.append((name, spec.filename, result.status, size, str(result.path)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -97,11 +94,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     for name in _selected(args.names):
-        if weights.verify(name).status == "ok":
-            print(f"{name}: already downloaded and verified: {weights.model_path(name)}")
+        if verify_model(name).status == "ok":
+            print(f"{name}: already downloaded and verified: {model_path(name)}")
             continue
         with ByteBar(name, quiet=args.quiet) as bar:
-            path = download.download(name, progress=bar, timeout=args.timeout)
+            path = download_model(name, progress=bar, timeout=args.timeout)
         print(f"{name}: downloaded and verified: {path}")
     return 0
 
@@ -109,7 +106,7 @@ def run_download(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     bad = []
     for name in _selected(args.names):
-        result = weights.verify(name)
+        result = verify_model(name)
         print(f"{name}: {result.status}  {result.path}")
         if result.status != "ok":
             bad.append(name)
@@ -121,7 +118,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    print(weights.model_path(args.name) if args.name else settings.models_dir())
+    print(model_path(args.name) if args.name else models_dir())
     return 0
 
 

@@ -1,0 +1,49 @@
+"""The engine's public face: what the command line, the app, batch and the server use.
+
+``from syncdesk.core import analyze, AnalysisOptions, probe`` and so on. Names are loaded on first
+use (PEP 562), so ``syncdesk --help`` or ``syncdesk models list`` never imports torch or PyAV; the
+modules below stay importable for the engine's own code and its tests. The batch queue has its
+own face, :mod:`syncdesk.core.batch`.
+"""
+
+from __future__ import annotations
+
+from .lazy import lazy_exports
+
+#: public name -> the module (below syncdesk.core) that holds it; ``module:attr`` renames
+_EXPORTS: dict[str, str] = {
+    # the pipeline
+    "analyze": "analysis",
+    "AnalysisOptions": "options", "validate_options": "options", "DETECTORS": "options", "DEVICES": "options",
+    "PRECISIONS": "options", "VSHIFT_RANGE": "options", "MIN_TRACK_RANGE": "options", "MIN_FACE_RANGE": "options",
+    "CancelToken": "cancel", "ProgressCallback": "progress",
+    "SyncdeskError": "errors", "Cancelled": "errors", "WeightsError": "errors", "MediaError": "errors",
+    # results and what they mean
+    "Analysis": "results", "Track": "results", "SCHEMA": "results",
+    "save_analysis": "results:save", "load_analysis": "results:load",
+    "AnalysisCache": "cache",
+    "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",
+    "verdict": "quality",
+    "SPEAKING_THRESHOLD": "speaker", "frame_confidence": "speaker",
+    # media and time
+    "probe": "media", "MediaInfo": "media", "stream_audio": "media", "ANALYSIS_FPS": "media",
+    "FRAME_MS": "media",
+    "FrameReader": "frames", "VideoFrame": "frames",
+    "timecode": "timecodes", "track_colour": "palette",
+    # writing files
+    "shift_audio": "export", "preflight": "export", "same_file": "export", "ExportResult": "export",
+    "check_review_output": "annotate:check_output", "write_review": "annotate",
+    # models, devices, detectors
+    "MODELS": "models.weights", "ModelSpec": "models.weights", "model_path": "models.weights",
+    "model_url": "models.weights", "locate": "models.weights", "verify_model": "models.weights:verify",
+    "download_model": "models.download:download",
+    "resolve_device": "models.device", "describe_device": "models.device", "device_name": "models.device",
+    "dtype_name": "models.device", "resolve_precision": "models.device", "precision_in_use": "models.device",
+    "load_syncnet": "sync.model",
+    "resolve_detector": "faces.choose:resolve_name",
+    # where files live
+    "data_dir": "settings", "models_dir": "settings", "cache_dir": "settings", "DATA_DIR_ENV": "settings",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -22,7 +22,7 @@ from .faces.choose import create_detector, resolve_name
 from .faces.crop import crop_face
 from .faces.scan import DETECT_EVERY, FaceScan, scan_faces
 from .faces.tracking import FaceTrack, keep_tracks
-from .options import PRECISIONS, AnalysisOptions
+from .options import AnalysisOptions, validate_options
 from .progress import ProgressCallback, report
 from .results import Analysis, Engine, Source, Track
 from .shots import ShotDetector
@@ -30,9 +30,10 @@ from .speaker import active_speaker, clip_verdict
 from .streaming import prefetch
 from .sync import features, scoring
 from .sync.embed import AudioEmbeddings, WindowScorer
-from .sync.loading import analysis_dtype, dtype_name, load_syncnet, resolve_device
-from .sync.model import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
-from .sync.weights import locate, sha256_file
+from .models.device import analysis_dtype, dtype_name, resolve_device
+from .sync.model import load_syncnet
+from .sync.windows import INPUT_SIZE, MFCC_PER_FRAME, WINDOW_FRAMES
+from .models.weights import locate, sha256_file
 
 tune_malloc()  # before torch's worker threads and our reader thread first allocate
 
@@ -73,19 +74,6 @@ def load_model(weights_path: Path, device: torch.device,
     """The SyncNet for these weights on ``device`` in ``dtype`` and the weights' sha256, once per process."""
     stat = weights_path.stat()
     return _loaded_model(weights_path.resolve(), stat.st_mtime_ns, stat.st_size, device, dtype)
-
-
-def validate_options(options: AnalysisOptions) -> None:
-    """Refuse options the engine cannot use, with the flag's name in the message."""
-    resolve_name(options.detector)  # raises for an unknown name
-    if not 1 <= options.vshift <= 100:
-        raise SyncdeskError("--vshift must be between 1 and 100 frames")
-    if options.min_track < WINDOW_FRAMES + 1:
-        raise SyncdeskError(f"--min-track must be at least {WINDOW_FRAMES + 1} frames (one SyncNet window)")
-    if options.min_face_size < 1:
-        raise SyncdeskError("--min-face-size must be at least 1 px")
-    if options.precision not in PRECISIONS:
-        raise SyncdeskError(f"--precision must be one of {', '.join(PRECISIONS)}")
 
 
 def _silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from .errors import SyncdeskError
 from .faces.choose import resolve_name
 from .options import AnalysisOptions
 from .results import Analysis
-from .sync.weights import locate, sha256_file
+from .models.weights import locate, sha256_file
 
 #: bump when the key's recipe or the entries' layout changes
 CACHE_VERSION = 1
@@ -59,7 +59,7 @@ def content_key(path: os.PathLike | str) -> str:
 def settled_fingerprint(options: AnalysisOptions) -> dict[str, object]:
     """``options.fingerprint()`` with each ``auto`` settled: the detector it stands for now
     (downloading S3FD changes the result) and the arithmetic (the device's CPU decides)."""
-    from .sync.loading import precision_in_use  # torch: loaded by the analysis this key is for
+    from .models.device import precision_in_use  # torch: loaded by the analysis this key is for
 
     return dict(options.fingerprint(precision_in_use(options)),
                 detector=resolve_name(options.detector, options.s3fd_weights))

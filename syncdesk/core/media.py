@@ -26,6 +26,8 @@ from .cancel import CancelToken
 from .errors import MediaError
 
 ANALYSIS_FPS = 25
+#: one analysis frame in milliseconds: the unit of ``offset_frames``
+FRAME_MS = 1000 / ANALYSIS_FPS
 AUDIO_RATE = 16000
 #: a decoded file shorter than this share of its declared duration is reported as truncated
 TRUNCATED_SHARE = 0.9

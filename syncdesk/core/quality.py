@@ -25,6 +25,9 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
+#: the preset `batch` and the batch panel use unless told otherwise
+DEFAULT_PRESET = "high"
+
 
 def direction(offset_ms: float) -> str:
     """The offset in words, per the sign convention (positive: audio leads)."""

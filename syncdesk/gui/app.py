@@ -13,7 +13,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from ..assets import style_sheet
-from ..core.options import AnalysisOptions
+from ..core import AnalysisOptions
 from .app_settings import AppSettings
 from .main_window import MainWindow, window_icon
 

@@ -1,6 +1,6 @@
 """What the desktop app remembers: recent files, analysis settings, model folder, window layout.
 
-A QSettings INI file in syncdesk's data dir (``settings.data_dir() / "syncdesk.ini"``), so that
+A QSettings INI file in syncdesk's data dir (``core.data_dir() / "syncdesk.ini"``), so that
 ``SYNCDESK_DATA_DIR`` keeps tests and scripts away from a user's real settings. Values read back
 are checked: a hand-edited or stale file falls back to the defaults, never to an error.
 """
@@ -14,17 +14,10 @@ from typing import Any, Optional
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow
 
-from ..core import options as core_options
-from ..core import settings
-from ..core.options import AnalysisOptions
-from ..core.sync.weights import MODELS
+from .. import core
+from ..core import MODELS, AnalysisOptions
 
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "cuda", "mps")
-#: accepted ranges, as the engine checks them (``analysis.validate_options``: a track needs 5 + 1 frames)
-VSHIFT_RANGE = (1, 100)
-MIN_TRACK_RANGE = (6, 1_000_000)
-MIN_FACE_RANGE = (1, 10_000)
 
 
 def _as_bool(value: Any, default: bool) -> bool:
@@ -60,7 +53,7 @@ class AppSettings:
     """Typed access to the app's INI file; every setter writes through at once."""
 
     def __init__(self, path: Optional[Path] = None) -> None:
-        self.path = Path(path) if path is not None else settings.data_dir() / "syncdesk.ini"
+        self.path = Path(path) if path is not None else core.data_dir() / "syncdesk.ini"
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
 
     def _set(self, key: str, value: Any) -> None:
@@ -99,14 +92,14 @@ class AppSettings:
         return AnalysisOptions(
             weights=self.syncnet_weights() or (chosen_path if chosen_path and chosen_path.is_file() else None),
             s3fd_weights=self._folder_file("s3fd"),
-            device=device if device in DEVICES else default.device,
-            detector=detector if detector in core_options.DETECTORS else default.detector,
-            vshift=_as_int(qs.value("analysis/vshift"), default.vshift, *VSHIFT_RANGE),
-            min_track=_as_int(qs.value("analysis/min_track"), default.min_track, *MIN_TRACK_RANGE),
+            device=device if device in core.DEVICES else default.device,
+            detector=detector if detector in core.DETECTORS else default.detector,
+            vshift=_as_int(qs.value("analysis/vshift"), default.vshift, *core.VSHIFT_RANGE),
+            min_track=_as_int(qs.value("analysis/min_track"), default.min_track, *core.MIN_TRACK_RANGE),
             min_face_size=_as_int(qs.value("analysis/min_face_size"), default.min_face_size,
-                                  *MIN_FACE_RANGE),
+                                  *core.MIN_FACE_RANGE),
             exact=_as_bool(qs.value("analysis/exact"), default.exact),
-            precision=precision if precision in core_options.PRECISIONS else default.precision,
+            precision=precision if precision in core.PRECISIONS else default.precision,
         )
 
     def set_options(self, options: AnalysisOptions) -> None:

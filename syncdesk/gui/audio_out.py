@@ -15,8 +15,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..core.errors import SyncdeskError
-from ..core.media import stream_audio
+from ..core import SyncdeskError, stream_audio
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.batch.report import Row, job_row, rows, write_report
-from ..core.batch.runner import BatchRunner, JobUpdate
-from ..core.batch.session import Batch, prepare
-from ..core.batch.store import DONE, QUEUED, RUNNING, Job, JobStore
-from ..core.cancel import CancelToken
-from ..core.errors import SyncdeskError
-from ..core.options import AnalysisOptions
-from ..core.progress import ProgressCallback
-from ..core.quality import PRESETS
+from ..core.batch import (DONE, QUEUED, RUNNING, Batch, BatchRunner, Job, JobStore, JobUpdate, Row, job_row,
+                          prepare, rows, write_report)
+from ..core import DEFAULT_PRESET, PRESETS, AnalysisOptions, CancelToken, ProgressCallback, SyncdeskError
 from .workers import Worker, WorkerPool
 
 COLUMNS = ("File", "Status", "Progress", "Offset", "Confidence", "Verdict")
@@ -85,7 +79,7 @@ class BatchPanel(QWidget):
         self.preset = QComboBox(objectName="batch_preset")
         for name in PRESETS:
             self.preset.addItem(name, name)
-        self.preset.setCurrentIndex(list(PRESETS).index("high"))
+        self.preset.setCurrentIndex(list(PRESETS).index(DEFAULT_PRESET))
         self.preset.currentIndexChanged.connect(self._reclassify)
         self.export_button = QPushButton("Export report…", objectName="export_report")
         self.export_button.clicked.connect(self._ask_report_folder)

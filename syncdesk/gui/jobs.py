@@ -8,13 +8,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.cache import AnalysisCache
-from ..core.cancel import CancelToken
-from ..core.errors import SyncdeskError
-from ..core.export import ExportResult, shift_audio
-from ..core.options import AnalysisOptions
-from ..core.progress import ProgressCallback
-from ..core.results import Analysis
+from ..core import (
+    Analysis, AnalysisCache, AnalysisOptions, CancelToken, ExportResult, ProgressCallback, SyncdeskError,
+    shift_audio,
+)
 from .workers import Worker
 
 log = logging.getLogger(__name__)
@@ -32,7 +29,7 @@ def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, 
     result in the cache."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> Analysis:
-        from ..core.analysis import analyze  # torch: imported off the GUI thread, after the window shows
+        from ..core import analyze  # torch: imported off the GUI thread, after the window shows
 
         cached = cache.get(path, options) if use_cache else None
         if cached is not None:

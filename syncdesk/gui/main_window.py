@@ -29,22 +29,17 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..core import media
-from ..core.cache import AnalysisCache
-from ..core.errors import SyncdeskError
-from ..core.export import ExportResult, same_file
-from ..core.frames import VideoFrame
-from ..core.options import AnalysisOptions
-from ..core.palette import track_colour
-from ..core.results import Analysis, Track
-from ..core.timecode import timecode
+from ..core import (
+    ANALYSIS_FPS, Analysis, AnalysisCache, AnalysisOptions, ExportResult, MediaInfo, SyncdeskError, Track,
+    VideoFrame, probe, same_file, timecode, track_colour,
+)
 from .app_settings import AppSettings
 from .batch_panel import BatchPanel
 from .jobs import TrackFeed, analysis_worker, export_worker
 from .offset_panel import OffsetPanel
 from .player import Player
 from .settings_dialog import SettingsDialog
-from .timeline import ANALYSIS_FPS, Timeline
+from .timeline import Timeline
 from .viewer import FaceBox, FrameView
 from .weights_dialog import WeightsDialog
 from .workers import Worker, WorkerPool
@@ -55,21 +50,13 @@ STAGES = {"audio": "Reading audio", "faces": "Finding faces", "embeddings": "Com
 
 
 def device_description(options: AnalysisOptions) -> str:
-    """The device (and, when not float32, the arithmetic) an analysis would use, for the status bar."""
-    import torch  # imported once the window exists
-
-    from ..core.sync.loading import analysis_dtype, dtype_name, resolve_device
+    """The status bar's device text (``describe_device``), or why the device cannot be used."""
+    from ..core import describe_device  # imports torch: called in the pool
 
     try:
-        device = resolve_device(options.device)
-        dtype = analysis_dtype(options, device)
+        return f"Device: {describe_device(options)}"
     except SyncdeskError as exc:
         return f"Device: {exc}"
-    if device.type == "cuda":
-        text = f"Device: CUDA ({torch.cuda.get_device_name(device)})"
-    else:
-        text = f"Device: {'Apple MPS' if device.type == 'mps' else 'CPU'}"
-    return text if dtype == torch.float32 else f"{text}, {dtype_name(dtype)}"
 
 
 class MainWindow(QMainWindow):
@@ -86,7 +73,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive  # False for --screenshot: never wait on a modal dialog
         self.cache = AnalysisCache()
         self.video: Optional[Path] = None
-        self.info: Optional[media.MediaInfo] = None
+        self.info: Optional[MediaInfo] = None
         self.analysis: Optional[Analysis] = None
         self.last_error: Optional[str] = None
         self._analysis_worker: Optional[Worker] = None
@@ -276,7 +263,7 @@ class MainWindow(QMainWindow):
         """Show ``path``'s first frame and start its analysis (or show the cached one at once)."""
         path = Path(path)
         try:
-            info = media.probe(path)
+            info = probe(path)
             self.player.open(path, info)
             self._drop_analysis()
         except SyncdeskError as exc:

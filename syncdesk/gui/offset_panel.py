@@ -28,10 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.palette import track_colour
-from ..core.quality import PRESETS, direction, verdict
-from ..core.results import Analysis, Track
-from ..core.timecode import timecode
+from ..core import DEFAULT_PRESET, PRESETS, Analysis, Track, direction, timecode, track_colour, verdict
 
 FRAME_MS = 40.0  # one analysis frame (25 fps)
 MAX_SHIFT_MS = 10_000.0
@@ -79,7 +76,7 @@ class OffsetPanel(QWidget):
         self.preset = QComboBox(objectName="preset")
         for name, preset in PRESETS.items():
             self.preset.addItem(f"{name} (≥ {preset.min_confidence:g}, ≤ {preset.max_offset_frames} frames)", name)
-        self.preset.setCurrentIndex(list(PRESETS).index("high"))
+        self.preset.setCurrentIndex(list(PRESETS).index(DEFAULT_PRESET))
         self.preset.currentIndexChanged.connect(self._show_verdict)
 
         result = QGroupBox("Detected")

@@ -13,8 +13,7 @@ from typing import Optional
 
 from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 
-from ..core.frames import FrameReader, VideoFrame
-from ..core.media import MediaInfo
+from ..core import FrameReader, MediaInfo, VideoFrame
 from .audio_out import BUFFER_MS, AudioOut, audio_start
 
 SHUTTLE_RATES = (1.0, 2.0, 4.0, 8.0)

@@ -24,12 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import options as core_options
-from ..core.errors import SyncdeskError
-from ..core.faces.choose import resolve_name
-from ..core.options import AnalysisOptions
-from ..core.sync.weights import MODELS
-from .app_settings import DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, VSHIFT_RANGE
+from .. import core
+from ..core import (
+    DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, MODELS, VSHIFT_RANGE, AnalysisOptions, SyncdeskError,
+)
 
 DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 DETECTOR_NAMES = {
@@ -45,7 +43,7 @@ PRECISION_NAMES = {"auto": "Automatic", "float32": "float32", "bfloat16": "bfloa
 
 def auto_precision(device: str) -> str:
     """The arithmetic ``auto`` picks for the fast mode on ``device`` (``?`` if it is not there)."""
-    from ..core.sync.loading import precision_in_use
+    from ..core import precision_in_use
 
     try:
         return precision_in_use(AnalysisOptions(device=device))
@@ -57,7 +55,7 @@ def available_devices() -> tuple[dict[str, bool], str]:
     """Which devices this machine has, and the one ``auto`` picks."""
     import torch  # loaded by the app for analysis anyway; kept out of this module's import time
 
-    from ..core.sync.loading import resolve_device
+    from ..core import resolve_device
 
     present = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
                "mps": torch.backends.mps.is_available()}
@@ -88,7 +86,7 @@ class SettingsDialog(QDialog):
         self.exact.setToolTip("The published demo's exact maths; the default scores every 5th window, "
                               "which has been shown to keep the verdict")
         self.precision = QComboBox(objectName="precision")
-        for name in core_options.PRECISIONS:
+        for name in core.PRECISIONS:
             self.precision.addItem(PRECISION_NAMES[name], name)
         self.device.currentIndexChanged.connect(self._label_auto_precision)
         self.precision.setToolTip("The fast mode's arithmetic: bfloat16 is used automatically where the CPU "
@@ -171,10 +169,10 @@ class SettingsDialog(QDialog):
 
     def _fill_detectors(self) -> None:
         try:
-            auto = resolve_name("auto")
+            auto = core.resolve_detector("auto")
         except SyncdeskError:
             auto = "haar"
-        for name in core_options.DETECTORS:  # read now: the engine's list may grow
+        for name in core.DETECTORS:  # read now: the engine's list may grow
             label = DETECTOR_NAMES.get(name, name)
             if name == "auto":
                 label += f" (uses {DETECTOR_NAMES.get(auto, auto).split(' (')[0]})"

@@ -14,12 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..core.palette import track_colour
-from ..core.results import Analysis, Track
-from ..core.speaker import SPEAKING_THRESHOLD, frame_confidence
-from ..core.timecode import timecode
+from ..core import ANALYSIS_FPS, SPEAKING_THRESHOLD, Analysis, Track, frame_confidence, timecode, track_colour
 
-ANALYSIS_FPS = 25
 LANE_SHARE, LANE_GAP = 0.12, 0.04  # the active-speaker lane under the lowest curve, as shares of its range
 PLAYHEAD_COLOUR = "#F0E442"
 

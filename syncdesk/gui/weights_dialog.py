@@ -13,10 +13,8 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..core.cancel import CancelToken
-from ..core.errors import WeightsError
-from ..core.progress import ProgressCallback
-from ..core.sync import download, weights
+from ..core import CancelToken, ProgressCallback, WeightsError
+from .. import core
 from .workers import Job, Worker, WorkerPool
 
 MB = 1e6
@@ -40,8 +38,8 @@ class WeightsDialog(QDialog):
         self.setWindowTitle("SyncNet weights needed")
         self.pool = pool
         self._worker: Optional[Worker] = None
-        self._path = weights.model_path("syncnet")
-        spec = weights.MODELS["syncnet"]
+        self._path = core.model_path("syncnet")
+        spec = core.MODELS["syncnet"]
 
         title = QLabel("<b>syncdesk needs the SyncNet weights</b>")
         intro = QLabel(self._explanation(spec), objectName="intro")
@@ -94,7 +92,7 @@ class WeightsDialog(QDialog):
     def needed(explicit: Optional[Path]) -> bool:
         """True when ``locate("syncnet", explicit)`` would fail (missing or mismatching file)."""
         try:
-            weights.locate("syncnet", explicit)
+            core.locate("syncnet", explicit)
         except WeightsError:
             return True
         return False
@@ -104,9 +102,9 @@ class WeightsDialog(QDialog):
         return self._path
 
     @staticmethod
-    def _explanation(spec: weights.ModelSpec) -> str:
-        host = urlsplit(weights.model_url("syncnet")).hostname or "the authors' site"
-        where = weights.model_path("syncnet")
+    def _explanation(spec: core.ModelSpec) -> str:
+        host = urlsplit(core.model_url("syncnet")).hostname or "the authors' site"
+        where = core.model_path("syncnet")
         state = ("The copy in syncdesk's model folder does not match the published file."
                  if where.is_file() else "They are not on this computer yet.")
         return (f"syncdesk measures lip sync with SyncNet, a neural network published by its authors "
@@ -156,7 +154,7 @@ class WeightsDialog(QDialog):
         bytes_signal.changed.connect(self._bytes)
 
         def job(progress: ProgressCallback, cancel: CancelToken) -> Path:
-            return download.download("syncnet", progress=bytes_signal.changed.emit, cancel=cancel)
+            return core.download_model("syncnet", progress=bytes_signal.changed.emit, cancel=cancel)
 
         self.progress.setRange(0, 0)  # busy until the first answer gives a size
         self.progress.setFormat("connecting…")
@@ -189,7 +187,7 @@ class WeightsDialog(QDialog):
         self.accept()
 
     def _download_cancelled(self) -> None:
-        dest = weights.model_path("syncnet")
+        dest = core.model_path("syncnet")
         if not dest.with_name(dest.name + ".lock").exists():  # nobody else is writing it:
             dest.with_name(dest.name + ".part").unlink(missing_ok=True)  # leave no partial file
         self._busy(False)
@@ -214,7 +212,7 @@ class WeightsDialog(QDialog):
             return
 
         def job(progress: ProgressCallback, cancel: CancelToken) -> Path:
-            from ..core.sync.loading import load_syncnet  # torch: only when a file is checked
+            from ..core import load_syncnet  # torch: only when a file is checked
 
             try:
                 load_syncnet(path, "cpu")

@@ -11,9 +11,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from ..core.cancel import CancelToken
-from ..core.errors import Cancelled, SyncdeskError
-from ..core.progress import ProgressCallback
+from ..core import CancelToken, Cancelled, ProgressCallback, SyncdeskError
 
 log = logging.getLogger(__name__)
 

@@ -8,3 +8,17 @@
 
 No Qt here: the CLI and the GUI both drive these.
 """
+
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(("CSV_NAME", "GOOD", "JSON_NAME", "POOR", "Row", "check_report_dir", "counts", "job_row", "rows",
+                     "sort_into", "write_report"), "report"),
+    **dict.fromkeys(("BatchRunner", "JobUpdate", "default_workers"), "runner"),
+    **dict.fromkeys(("Batch", "prepare"), "session"),
+    **dict.fromkeys(("DONE", "ERROR", "FINISHED", "QUEUED", "RUNNING", "Job", "JobStore"), "store"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -124,9 +124,10 @@ def _warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
     threads on CPU (a GPU's process keeps torch's default, one per core)."""
     import torch
 
-    from ..analysis import load_model, validate_options  # the engine's own checks and its per-process model
-    from ..sync.loading import resolve_device
-    from ..sync.weights import locate
+    from ..analysis import load_model  # the engine's per-process model
+    from ..options import validate_options
+    from ..models.device import resolve_device
+    from ..models.weights import locate
 
     validate_options(options)
     device = resolve_device(options.device)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..errors import SyncdeskError, WeightsError
 from ..options import DETECTORS
-from ..sync.weights import locate
+from ..models.weights import locate
 
 if TYPE_CHECKING:
     from .detectors import FaceDetector

@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..sync.model import INPUT_SIZE
+from ..sync.windows import INPUT_SIZE
 
 CROP_SCALE = 0.40
 PAD_VALUE = 110

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..sync.loading import load_matching, resolve_device
+from ..models.device import resolve_device
+from ..models.state import load_matching
 from .detectors import Detection
 
 #: subtracted from the R, G, B channels (see the module's docstring)

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import MFCC_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC, SyncNet
+from .model import SyncNet
+from .windows import MFCC_PER_FRAME, WINDOW_FRAMES, WINDOW_MFCC
 
 #: PyTorch's pairwise_distance adds this to the difference; the published maths includes it
 PAIRWISE_EPS = 1e-6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..media import ANALYSIS_FPS, AUDIO_RATE
-from .model import MFCC_PER_FRAME, WINDOW_MFCC
+from .windows import MFCC_PER_FRAME, WINDOW_MFCC
 
 SAMPLES_PER_FRAME = AUDIO_RATE // ANALYSIS_FPS  # 640
 #: int16 full scale, for dBFS

@@ -6,20 +6,15 @@ The layer positions inside each ``nn.Sequential`` are what the published keys en
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
 from torch import nn
 
+from ..models.state import load_matching
+
 EMBEDDING_DIM = 1024
-#: side of the square BGR face crop the video tower takes
-INPUT_SIZE = 224
-#: frames per video window; the first video convolution spans exactly this many frames
-WINDOW_FRAMES = 5
-#: MFCC columns per audio window (0.2 s at 100 columns/s)
-WINDOW_MFCC = 20
-#: MFCC columns per analysis video frame (25 fps vs 100 MFCC/s)
-MFCC_PER_FRAME = 4
 
 
 def _audio_tower() -> nn.Sequential:
@@ -160,3 +155,12 @@ def for_inference(model: SyncNet, dtype: torch.dtype = torch.float32) -> SyncNet
         model.netcnnaud = nn.Sequential(*(layer for layer in audio if not _is_identity(layer)))
         model.netcnnlip = fold_batchnorm(model.netcnnlip, dtype)
     return model.to(dtype)
+
+
+def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> SyncNet:
+    """A SyncNet ready for inference on ``device`` in ``dtype``, from a file with the published key names."""
+    with torch.device("meta"):  # its random initialisation would cost ~40 ms, overwritten at once
+        model = SyncNet()
+    load_matching(path, model, "a SyncNet state_dict")
+    return for_inference(model, dtype).to(device)
