@@ -12,7 +12,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .core.palette import TRACK_COLOURS
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -43,8 +42,3 @@ def app_icon_svg() -> bytes:
 def style_sheet() -> str:
     """The Qt style sheet for the app (a few touches on top of the platform style)."""
     return _resource("style.qss").read_text(encoding="utf-8")
-
-
-def track_colours() -> tuple[str, ...]:
-    """Track colours as ``#RRGGBB``, track ``id`` gets ``[id % n]``; the same as the review video's."""
-    return TRACK_COLOURS

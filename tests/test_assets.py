@@ -17,7 +17,6 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QWidget
 
 from syncdesk import assets
-from syncdesk.core import palette
 from syncdesk.core.models.weights import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,10 +86,6 @@ def test_qt_applies_the_style_sheet_without_a_warning(qapp, qtbot, qtlog):
         assert [record.message for record in qtlog.records] == []
     finally:
         qapp.setStyleSheet("")
-
-
-def test_track_colours_are_the_palettes():
-    assert assets.track_colours() is palette.TRACK_COLOURS
 
 
 def test_pyproject_ships_every_package_and_every_resource():

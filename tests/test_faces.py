@@ -8,7 +8,7 @@ import pytest
 from syncdesk.core import media
 from syncdesk.core.faces.crop import PAD_VALUE, crop_face
 from syncdesk.core.faces.detectors import Detection, HaarFaceDetector, WholeFrameDetector
-from syncdesk.core.faces.tracking import build_tracks, iou
+from syncdesk.core.faces.tracking import iou, keep_tracks, link_tracks
 
 
 def test_bundled_detector_finds_the_face_in_the_sample_clip(example_avi):
@@ -25,6 +25,11 @@ def test_bundled_detector_finds_nothing_in_a_blank_frame():
 
 def test_whole_frame_detector_is_the_frame():
     assert WholeFrameDetector().detect(np.zeros((90, 160, 3), np.uint8)) == [Detection(0, 0, 160, 90)]
+
+
+def build_tracks(detections, shots, min_track: int = 100, min_face_size: float = 100.0):
+    """What the face stage does with a scan's detections: link, then keep by length and size."""
+    return keep_tracks(link_tracks(detections, shots), min_track, min_face_size)
 
 
 def box(x: float, y: float, side: float = 120) -> Detection:

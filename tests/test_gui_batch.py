@@ -61,8 +61,8 @@ def test_queue_a_folder_and_see_the_rows_finish(qtbot, panel, tmp_path):
     report = tmp_path / "report"
     assert panel.export_report(report)
     doc = json.loads((report / "report.json").read_text())
-    by_name = {Path(row["path"]).name: row["status"] for row in doc["rows"]} if "rows" in doc else None
-    assert by_name is None or by_name["early 'take'.mkv"] == "poor"
+    by_name = {Path(row["path"]).name: row["status"] for row in doc["files"]}
+    assert by_name["early 'take'.mkv"] == "poor" and by_name["in sync.avi"] == "good"  # the panel's preset: medium
     assert (report / "report.csv").read_text().count("\n") == 5  # header and one row per file
 
     row = next(r for r in range(panel.table.rowCount()) if panel.table.item(r, 0).text() == "in sync.avi")

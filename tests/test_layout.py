@@ -1,35 +1,47 @@
-"""The engine is a library: no Qt anywhere under syncdesk.core (napari-style split)."""
+"""The layers: the engine never imports the app, the CLI or Qt; the app never imports the CLI (import-linter,
+napari-style), and running an analysis loads no Qt."""
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import syncdesk
 
-CORE = Path(syncdesk.__file__).parent / "core"
-QT_MODULES = ("PySide6", "shiboken6", "pyqtgraph", "superqt", "qtpy", "syncdesk.gui")
+ROOT = Path(syncdesk.__file__).parents[1]
+CONTRACTS = ROOT / ".importlinter"
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's check of ``.importlinter`` over the ``syncdesk`` package found in ``root``."""
+    linter = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(linter), "--config", str(CONTRACTS), "--no-cache"], cwd=root, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
 
 
-def test_no_qt_import_in_core_sources():
-    offenders = {
-        str(path.relative_to(CORE)): sorted(name for name in imported_modules(path) if name.startswith(QT_MODULES))
-        for path in CORE.rglob("*.py")
-    }
-    assert {path: names for path, names in offenders.items() if names} == {}
+def test_the_import_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "contract"), [
+    ("core/shots.py", "from ..gui import player", "The engine (syncdesk.core) never imports"),  # relative
+    ("core/faces/crop.py", "import PySide6.QtCore", "The engine (syncdesk.core) never imports"),
+    ("gui/viewer.py", "from ..cli import progress", "The app (syncdesk.gui) never imports the command line"),
+])
+def test_the_contracts_catch_a_forbidden_import(tmp_path, module, line, contract):
+    shutil.copytree(ROOT / "syncdesk", tmp_path / "syncdesk", ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "syncdesk" / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert f"{contract}" in result.stdout and "BROKEN" in result.stdout
 
 
 def test_running_an_analysis_import_loads_no_qt():
@@ -40,6 +52,5 @@ def test_running_an_analysis_import_loads_no_qt():
 
 
 def test_main_py_runs_the_command_line():
-    root = CORE.parents[1]
-    result = subprocess.run([sys.executable, str(root / "main.py"), "--version"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("syncdesk ")

@@ -119,9 +119,3 @@ def link_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Seque
 
 def keep_tracks(tracks: Sequence[FaceTrack], min_track: int = 100, min_face_size: float = 100.0) -> list[FaceTrack]:
     return [t for t in tracks if len(t.frames) >= min_track and t.mean_size >= min_face_size]
-
-
-def build_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Sequence[int]],
-                 min_track: int = 100, min_face_size: float = 100.0, hold: int = 0) -> list[FaceTrack]:
-    """Tracks from per-frame detections (index = analysis frame), ordered by start frame."""
-    return keep_tracks(link_tracks(detections, shots, hold), min_track, min_face_size)
