@@ -1,4 +1,4 @@
-"""core/export.py: sample-accurate shifts in avi/mp4/mov/mkv, video copied bit for bit, streams kept, safety."""
+"""core/export/: sample-accurate shifts in avi/mp4/mov/mkv, video copied bit for bit, streams kept, safety."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from syncdesk.core import export, media
+from syncdesk.core import media
 from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled, MediaError
 from syncdesk.core.export import ExportError, SampleShifter, shift_audio
+from syncdesk.core.export import audio as export_audio
+from syncdesk.core.export import writer as export_writer
 
 FPS = 25
 #: container -> (video codec, audio codec, sample rate, channels): PCM, AAC, 24-bit PCM and FLAC
@@ -301,8 +303,8 @@ def test_mp4_keeps_rotation_subtitles_chapters_and_languages(tmp_path):
 
 
 def test_fallback_codec_when_there_is_no_encoder(clips, tmp_path, monkeypatch):
-    real = export._encoder
-    monkeypatch.setattr(export, "_encoder", lambda name: None if name == "flac" else real(name))
+    real = export_audio._encoder
+    monkeypatch.setattr(export_audio, "_encoder", lambda name: None if name == "flac" else real(name))
     out = tmp_path / "out.mkv"
     result = shift_audio(clips["mkv"], out, 120)
     assert result.audio_codec_in == "flac" and result.audio_codec_out.startswith("pcm_s")
@@ -449,7 +451,7 @@ def test_no_partial_file_after_a_failure(clips, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ExportError("the written file does not read back (forced)")
 
-    monkeypatch.setattr(export, "verify", broken)
+    monkeypatch.setattr(export_writer, "verify", broken)
     out = tmp_path / "out.mp4"
     with pytest.raises(ExportError, match="forced"):
         shift_audio(src, out, 120)
@@ -465,7 +467,7 @@ def test_no_partial_file_after_a_muxer_error(clips, tmp_path, monkeypatch):
     def failing_mux(self, packets, out, last=False):
         raise av.error.InvalidDataError(1094995529, "forced muxer failure")
 
-    monkeypatch.setattr(export._AudioJob, "_mux", failing_mux)
+    monkeypatch.setattr(export_audio.AudioJob, "_mux", failing_mux)
     with pytest.raises(ExportError, match="writing out.mp4 failed"):
         shift_audio(clips["mp4"], tmp_path / "out.mp4", 120)
     assert list(tmp_path.iterdir()) == []
@@ -495,13 +497,13 @@ def test_no_partial_file_after_ctrl_c(clips, tmp_path):
 
 def test_the_part_file_is_hidden_beside_the_output(clips, tmp_path, monkeypatch):
     seen: list[Path] = []
-    real = export.verify
+    real = export_writer.verify
 
     def spy(path, *args, **kwargs):
         seen.append(path)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(export, "verify", spy)
+    monkeypatch.setattr(export_writer, "verify", spy)
     out = tmp_path / "out.mp4"
     shift_audio(clips["mp4"], out, 40)
     [part] = seen

@@ -1,0 +1,71 @@
+"""What an export did (:class:`ExportResult`) and why one could not be written (:class:`ExportError`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import SyncdeskError
+
+
+class ExportError(SyncdeskError):
+    """The corrected file cannot be written (bad output path, unsupported stream, disk error)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`shift_audio` did."""
+
+    source: Path
+    output: Path
+    offset_ms: float  # as asked (positive: the audio led, so it was delayed)
+    shift_samples: int  # applied: > 0 delayed, < 0 advanced, in samples at ``sample_rate``
+    sample_rate: int
+    method: str  # "re-encode" or "lossless"
+    audio_codec_in: str
+    audio_codec_out: str
+    audio_bit_rate: Optional[int]  # bits per second of re-encoded lossy audio, else None
+    video_codec: str
+    shifted_streams: tuple[int, ...]  # input stream indices whose audio moved
+    copied_streams: tuple[int, ...]  # input stream indices copied packet for packet
+    dropped: tuple[str, ...] = ()  # streams the output container cannot hold, with the reason
+    note: Optional[str] = None  # why a fallback codec was used
+    duration_s: float = 0.0
+    chapters: int = 0
+
+    @property
+    def applied_ms(self) -> float:
+        return 1000.0 * self.shift_samples / self.sample_rate
+
+    @property
+    def delay_ms(self) -> float:
+        return max(self.applied_ms, 0.0)
+
+    @property
+    def advance_ms(self) -> float:
+        return max(-self.applied_ms, 0.0)
+
+    def describe(self) -> str:
+        """One line, e.g. ``audio delayed by 120 ms; video copied; wrote in.synced.mp4``."""
+        ms = abs(self.applied_ms)
+        amount = f"{ms:.0f}" if abs(ms - round(ms)) < 0.05 else f"{ms:.1f}"
+        if self.shift_samples == 0:
+            moved = "audio not shifted"
+        else:
+            moved = f"audio {'delayed' if self.shift_samples > 0 else 'advanced'} by {amount} ms"
+        return f"{moved}; video copied; wrote {self.output}"
+
+    def details(self) -> list[str]:
+        """How the audio was written and what else was kept, a short line each."""
+        tracks = "every audio track" if len(self.shifted_streams) > 1 else "first audio track"
+        if self.method == "lossless":
+            audio = f"{tracks}: {self.audio_codec_out} not re-encoded, moved by an edit list"
+        else:
+            rate = f" at {self.audio_bit_rate // 1000} kb/s" if self.audio_bit_rate else ""
+            audio = f"{tracks}: {self.audio_codec_in} re-encoded as {self.audio_codec_out}{rate}"
+        kept = f"{len(self.copied_streams)} other stream(s) copied unchanged"
+        if self.chapters:
+            kept += f", {self.chapters} chapter(s) kept"
+        return [f"{audio}, shift {self.shift_samples:+d} samples at {self.sample_rate} Hz", kept]
+
