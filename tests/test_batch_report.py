@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import pytest
 
+from syncdesk.core import outputs
 from syncdesk.core.batch import report
 from syncdesk.core.batch.report import Row, classify, copy_new, rows, sort_into, write_report
 from syncdesk.core.batch.scan import Skipped
@@ -74,8 +75,10 @@ def test_json_and_csv_hold_the_same_rows(tmp_path):
     assert [entry["path"] for entry in document["files"]] == [str(row.path) for row in found]
     table = _read_csv(csv_path)
     assert len(table) == len(document["files"]) == 3
+    assert len(document["run"]) == 32 and {line["run"] for line in table} == {document["run"]}
     for entry, line in zip(document["files"], table, strict=True):
-        assert list(line) == list(report.COLUMNS) == list(entry)
+        assert list(line) == [*report.COLUMNS, "run"] and list(entry) == list(report.COLUMNS)
+        del line["run"]
         for name, value in entry.items():
             if value is None:
                 assert line[name] == ""
@@ -100,6 +103,53 @@ def test_a_report_replaces_its_own_files_but_nobody_elses(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SyncdeskError, match="takes a folder"):
         report.check_report_dir(tmp_path / "file")
+
+
+def _runs(out: Path) -> tuple[str, set[str]]:
+    """The JSON's run id and the CSV's run ids."""
+    return (json.loads((out / "report.json").read_text(encoding="utf-8"))["run"],
+            {line["run"] for line in _read_csv(out / "report.csv")})
+
+
+def test_each_report_has_its_own_run_id(tmp_path):
+    out = tmp_path / "out"
+    write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
+    first, in_csv = _runs(out)
+    assert in_csv == {first}
+    write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
+    second, in_csv = _runs(out)
+    assert in_csv == {second} and second != first
+
+
+def test_a_stop_between_the_renames_leaves_a_pair_whose_run_ids_differ(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
+    old_json = (out / "report.json").read_text(encoding="utf-8")
+    renamed: list[str] = []
+    real = outputs.move_into_place
+
+    def second_rename_fails(part: Path, dst: Path) -> None:
+        if renamed:
+            raise OSError(28, "No space left on device")
+        renamed.append(dst.name)
+        real(part, dst)
+
+    monkeypatch.setattr(outputs, "move_into_place", second_rename_fails)
+    with pytest.raises(SyncdeskError, match="report.json"):
+        write_report(out, [Row(Path("/d/b.mp4"), "poor", 5, 200.0, 9.0, 1.0)], PRESETS["high"], {})
+    assert renamed == ["report.csv"]  # the CSV first, the JSON last
+    assert (out / "report.json").read_text(encoding="utf-8") == old_json  # the previous JSON, whole
+    json_run, csv_runs = _runs(out)
+    assert csv_runs != {json_run}  # a reader can tell the two files are not one report
+    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.json"]  # no .part left
+
+
+def test_a_report_from_before_the_run_column_is_still_replaced(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.csv").write_text(",".join(report.COLUMNS) + "\n", encoding="utf-8")
+    write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
+    assert [line["path"] for line in _read_csv(out / "report.csv")] == ["/d/a.mp4"]
 
 
 def _clip(path: Path, data: bytes) -> Path:

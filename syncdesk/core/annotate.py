@@ -17,7 +17,7 @@ from . import media
 from .cancel import CancelToken
 from .errors import SyncdeskError
 from .export import check_paths
-from .outputs import create_part, remove_quietly
+from .outputs import atomic_output
 from .palette import track_bgr
 from .progress import ProgressCallback, report
 from .quality import direction
@@ -92,42 +92,40 @@ def write_review(src: os.PathLike | str, analysis: Analysis, dst: os.PathLike | 
     check_output(src, dst, overwrite)
     cancel = cancel or CancelToken()
     overlay = _Overlay(analysis)
-    part = create_part(dst)
+    container = {".mkv": "matroska", ".mov": "mov"}.get(dst.suffix.lower(), "mp4")
     try:
-        start = media.first_video_time(src)
-        audio = _audio_frames(media.stream_audio(src, start, AUDIO_RATE, cancel))
-        with av.open(str(part), "w", format={".mkv": "matroska", ".mov": "mov"}.get(dst.suffix.lower(), "mp4")) as out:
-            video = out.add_stream("libx264", rate=media.ANALYSIS_FPS)
-            video.pix_fmt, video.options = "yuv420p", {"crf": "20", "preset": "veryfast"}
-            sound = out.add_stream("aac", rate=AUDIO_RATE)
-            sound.layout = "mono"
-            audio_sent = 0
-            total = max(1, len(analysis.active_speaker))
-            for frame in media.iter_analysis_frames(src, cancel=cancel):
-                cancel.check()
-                image = frame.image[: frame.image.shape[0] // 2 * 2, : frame.image.shape[1] // 2 * 2].copy()
-                if frame.index == 0:
-                    video.width, video.height = image.shape[1], image.shape[0]
-                if frame.index < total:
-                    overlay.draw(image, frame.index)
-                picture = av.VideoFrame.from_ndarray(image, format="bgr24")
-                picture.pts, picture.time_base = frame.index, Fraction(1, media.ANALYSIS_FPS)
-                out.mux(video.encode(picture))
-                until = (frame.index + 1) * AUDIO_RATE // media.ANALYSIS_FPS
-                while audio_sent < until:
-                    chunk = next(audio, None)
-                    if chunk is None:
-                        break
-                    out.mux(sound.encode(chunk))
-                    audio_sent += chunk.samples
-                if frame.index % 25 == 0:
-                    report(progress, "annotating", frame.index / total)
-            out.mux(video.encode(None))
-            out.mux(sound.encode(None))
-        os.replace(part, dst)
+        with atomic_output(dst) as part:
+            start = media.first_video_time(src)
+            audio = _audio_frames(media.stream_audio(src, start, AUDIO_RATE, cancel))
+            with av.open(str(part), "w", format=container) as out:
+                video = out.add_stream("libx264", rate=media.ANALYSIS_FPS)
+                video.pix_fmt, video.options = "yuv420p", {"crf": "20", "preset": "veryfast"}
+                sound = out.add_stream("aac", rate=AUDIO_RATE)
+                sound.layout = "mono"
+                audio_sent = 0
+                total = max(1, len(analysis.active_speaker))
+                for frame in media.iter_analysis_frames(src, cancel=cancel):
+                    cancel.check()
+                    image = frame.image[: frame.image.shape[0] // 2 * 2, : frame.image.shape[1] // 2 * 2].copy()
+                    if frame.index == 0:
+                        video.width, video.height = image.shape[1], image.shape[0]
+                    if frame.index < total:
+                        overlay.draw(image, frame.index)
+                    picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+                    picture.pts, picture.time_base = frame.index, Fraction(1, media.ANALYSIS_FPS)
+                    out.mux(video.encode(picture))
+                    until = (frame.index + 1) * AUDIO_RATE // media.ANALYSIS_FPS
+                    while audio_sent < until:
+                        chunk = next(audio, None)
+                        if chunk is None:
+                            break
+                        out.mux(sound.encode(chunk))
+                        audio_sent += chunk.samples
+                    if frame.index % 25 == 0:
+                        report(progress, "annotating", frame.index / total)
+                out.mux(video.encode(None))
+                out.mux(sound.encode(None))
     except av.error.FFmpegError as exc:
         raise SyncdeskError(f"writing {dst.name} failed: {media.ffmpeg_reason(exc)}") from None
-    finally:
-        remove_quietly(part)
     report(progress, "annotating", 1.0)
     return dst

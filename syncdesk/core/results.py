@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import SyncdeskError
+from .outputs import atomic_output
 
 SCHEMA = "syncdesk.analysis/1"
 
@@ -96,18 +96,12 @@ class Analysis:
 
 
 def save(analysis: Analysis, path: os.PathLike | str) -> Path:
-    """Write the document atomically: a temporary file beside ``path``, renamed when complete."""
+    """Write the document atomically (:func:`~syncdesk.core.outputs.atomic_output`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(analysis.to_dict(), stream, ensure_ascii=False, allow_nan=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as part, open(part, "w", encoding="utf-8") as stream:
+        json.dump(analysis.to_dict(), stream, ensure_ascii=False, allow_nan=False)
+        stream.write("\n")
     return path
 
 

@@ -11,13 +11,14 @@ import datetime
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from ... import __version__
 from ..errors import SyncdeskError
-from ..outputs import create_part, remove_quietly
+from ..outputs import atomic_output, create_part, remove_quietly
 from ..quality import Preset
 from .scan import Skipped
 from .store import DONE, Job
@@ -27,6 +28,8 @@ JSON_NAME, CSV_NAME = "report.json", "report.csv"
 GOOD, POOR = "good", "poor"
 #: the report's row fields, in CSV column order
 COLUMNS = ("path", "status", "offset", "offset_ms", "confidence", "min_dist", "error", "note")
+#: the CSV's columns: the row fields, then the id of the run that wrote it (the JSON's ``run``)
+CSV_COLUMNS = (*COLUMNS, "run")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def _is_ours(path: Path) -> bool:
         with open(path, encoding="utf-8", newline="") as stream:
             if path.suffix == ".json":
                 return json.load(stream).get("schema") == REPORT_SCHEMA
-            return next(csv.reader(stream), None) == list(COLUMNS)
+            header = next(csv.reader(stream), None) or []
+            return header[: len(COLUMNS)] == list(COLUMNS)  # a report from before the run column, too
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, csv.Error):
         return False
 
@@ -97,15 +101,21 @@ def check_report_dir(folder: Path) -> None:
 
 
 def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.csv`` in ``folder``: complete files or none (each is
-    written to a ``.part`` file first, both are renamed into place at the end)."""
+    """Write ``report.json`` and ``report.csv`` in ``folder``, each through a hidden ``.part`` file.
+
+    Both are written completely before either is renamed into place, and both carry this run's id
+    (the JSON's ``run``, the CSV's ``run`` column). The CSV is renamed first and the JSON last, so
+    a run stopped between the two renames (a crash, a full disk) leaves a new CSV beside the
+    previous JSON: their run ids differ, which tells a reader the pair is not one report."""
     check_report_dir(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SyncdeskError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    run = uuid.uuid4().hex
     document = {
         "schema": REPORT_SCHEMA,
+        "run": run,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "syncdesk": __version__,
         "preset": {"name": preset.name, "min_confidence": preset.min_confidence,
@@ -115,26 +125,21 @@ def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: 
         "files": [row.to_dict() for row in report],
     }
     targets = (folder / JSON_NAME, folder / CSV_NAME)
-    parts: list[Path] = []
     try:
-        for target in targets:
-            parts.append(create_part(target))
-        # a file name that is not valid UTF-8 keeps its bytes: in the JSON as \udcXX (a valid JSON
-        # escape, read back as Python reads such names), in the CSV as they are on disk
-        with open(parts[0], "w", encoding="utf-8", errors="backslashreplace") as stream:
-            json.dump(document, stream, ensure_ascii=False, indent=1, allow_nan=False)
-            stream.write("\n")
-        with open(parts[1], "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(COLUMNS)
-            writer.writerows(["" if value is None else value for value in row.to_dict().values()] for row in report)
-        for part, target in zip(parts, targets, strict=True):
-            os.replace(part, target)
+        # the inner block's file (the CSV) is renamed first
+        with atomic_output(targets[0]) as json_part, atomic_output(targets[1]) as csv_part:
+            # a file name that is not valid UTF-8 keeps its bytes: in the JSON as \udcXX (a valid JSON
+            # escape, read back as Python reads such names), in the CSV as they are on disk
+            with open(json_part, "w", encoding="utf-8", errors="backslashreplace") as stream:
+                json.dump(document, stream, ensure_ascii=False, indent=1, allow_nan=False)
+                stream.write("\n")
+            with open(csv_part, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
+                writer = csv.writer(stream)
+                writer.writerow(CSV_COLUMNS)
+                writer.writerows([*("" if value is None else value for value in row.to_dict().values()), run]
+                                 for row in report)
     except OSError as exc:
         raise SyncdeskError(f"cannot write the report in {folder}: {exc.strerror or exc}") from None
-    finally:
-        for part in parts:
-            remove_quietly(part)
     return targets
 
 

@@ -15,7 +15,7 @@ from av.audio.stream import AudioStream
 from ..cancel import CancelToken
 from ..errors import MediaError
 from ..media import ffmpeg_reason, open_input
-from ..outputs import create_part, remove_quietly
+from ..outputs import atomic_output
 from ..progress import ProgressCallback, report
 from .paths import preflight
 from .plan import Plan, is_chapter_track, plan_streams
@@ -180,8 +180,7 @@ def shift_audio(
     if not math.isfinite(offset_ms):
         raise ExportError(f"the offset must be a number of milliseconds, not {offset_ms}")
     fmt = preflight(src, dst, overwrite=overwrite, lossless=lossless)
-    part = create_part(dst, ExportError)
-    try:
+    with atomic_output(dst, ExportError) as part:
         try:
             done = _write(src, part, fmt, offset_ms, lossless, all_audio, progress, cancel)
         except av.error.FFmpegError as exc:
@@ -199,10 +198,6 @@ def shift_audio(
         report(progress, "verifying", 1.0)
         if os.path.lexists(dst) and not overwrite:  # appeared while we worked
             raise ExportError(f"{dst} already exists: pass --overwrite to replace it")
-        os.replace(part, dst)
-    except BaseException:
-        remove_quietly(part)
-        raise
     plan = done.plan
     return ExportResult(
         source=src, output=dst, offset_ms=offset_ms, shift_samples=done.shift, sample_rate=done.rate,

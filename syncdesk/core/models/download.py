@@ -1,7 +1,7 @@
 """Download published model weights into the data dir, verified.
 
 Like ``torch.hub.download_url_to_file``: stream into ``<file>.part`` beside the destination,
-hash while writing, move into place with ``os.replace`` only when the SHA-256 matches.
+hash while writing, move into place (flushed, then renamed) only when the SHA-256 matches.
 Like ``huggingface_hub``: resume with ``Range``, retry transient errors, check free space,
 and hold a lock file so two processes never write the same ``.part``.
 
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from ... import __version__
 from ..cancel import CancelToken
 from ..errors import DownloadError
+from ..outputs import move_into_place
 from .weights import ModelSpec, get_spec, hash_stream, model_path, model_url, sha256_file, verify, write_record
 
 #: ``progress(bytes_done, bytes_total_or_None)``
@@ -297,7 +298,7 @@ def download(name: str, progress: Optional[DownloadProgress] = None,
             part.unlink(missing_ok=True)
             raise DownloadError(f"checksum mismatch for {spec.name} from {source}: expected "
                                 f"sha256 {spec.sha256}, got {digest}; the download was deleted")
-        os.replace(part, dest)
+        move_into_place(part, dest)
         write_record(dest, digest)
     return dest
 
