@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .errors import SyncdeskError
 from .sync.windows import WINDOW_FRAMES
 
 #: ``auto``: S3FD when its weights are downloaded, else the bundled ``haar``; ``whole-frame``:
@@ -67,10 +68,8 @@ class AnalysisOptions:
 
 def validate_options(options: AnalysisOptions) -> None:
     """Refuse options the engine cannot use, with the flag's name in the message."""
-    from .errors import SyncdeskError
-    from .faces.choose import resolve_name  # it imports this module
-
-    resolve_name(options.detector)  # raises for an unknown name
+    if options.detector not in DETECTORS:
+        raise SyncdeskError(f"unknown detector {options.detector!r}: available: {', '.join(DETECTORS)}")
     for flag, value, (low, high), unit in (("--vshift", options.vshift, VSHIFT_RANGE, "frames"),
                                            ("--min-track", options.min_track, MIN_TRACK_RANGE, "frames"),
                                            ("--min-face-size", options.min_face_size, MIN_FACE_RANGE, "px")):
