@@ -10,12 +10,16 @@ import hashlib
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
+from filelock import FileLock, Timeout
 
 from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled, DownloadError, WeightsError
@@ -95,7 +99,7 @@ def test_download_reports_progress_and_verifies(server: FakeServer) -> None:
     assert path == weights.model_path("syncnet")
     assert weights.sha256_file(path) == DATA_SHA
     assert not _part().exists()
-    assert not path.with_name(path.name + ".lock").exists()
+    assert _is_free(path.with_name(path.name + ".lock"))
     done = [d for d, _ in calls]
     assert len(calls) > 2 and done == sorted(done)
     assert calls[-1] == (len(DATA), len(DATA))
@@ -213,7 +217,7 @@ def test_cancel_keeps_part(server: FakeServer) -> None:
     kept = _part().stat().st_size
     assert 0 < kept < len(DATA)
     assert not weights.model_path("syncnet").exists()
-    assert not weights.model_path("syncnet").with_name("syncnet_v2.model.lock").exists()
+    assert _is_free(weights.model_path("syncnet").with_name("syncnet_v2.model.lock"))
     path = download.download("syncnet", url=server.url)  # and it resumes
     assert server.ranges == [None, f"bytes={kept}-"]
     assert weights.sha256_file(path) == DATA_SHA
@@ -230,43 +234,78 @@ def test_not_enough_disk_space(server: FakeServer, monkeypatch: pytest.MonkeyPat
 # --------------------------------------------------------------------------- lock
 
 
+def _lock() -> Path:
+    dest = weights.model_path("syncnet")
+    return dest.with_name(dest.name + ".lock")
+
+
+def _is_free(lock: Path) -> bool:
+    """Whether nobody holds ``lock`` (the file itself may stay: it is only a place to lock)."""
+    try:
+        with FileLock(lock).acquire(timeout=0):
+            return True
+    except Timeout:
+        return False
+
+
+@contextmanager
+def _held_by_another_process(lock: Path, seconds: float) -> Iterator[subprocess.Popen]:
+    """Another Python process holding ``lock`` for ``seconds`` (until killed, for a long time)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    code = ("import sys, time\nfrom filelock import FileLock\nlock = FileLock(sys.argv[1])\nlock.acquire()\n"
+            "print('held', flush=True)\ntime.sleep(float(sys.argv[2]))\nlock.release()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(lock), str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.usefixtures("matching_sha")
-def test_waits_for_a_live_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waits_for_another_process_holding_the_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download, "LOCK_POLL_SECONDS", 0.02)
-    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
-    lock.parent.mkdir(parents=True)
-    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
-    timer = threading.Timer(0.2, lock.unlink)
-    timer.start()
-    started = time.monotonic()
-    download.download("syncnet", url=server.url)
-    timer.join()
-    assert time.monotonic() - started >= 0.2
-    assert not lock.exists()
+    with _held_by_another_process(_lock(), 0.5):
+        started = time.monotonic()
+        download.download("syncnet", url=server.url)
+        waited = time.monotonic() - started
+    assert waited >= 0.3  # it did not write while the other process held the lock
+    assert weights.sha256_file(weights.model_path("syncnet")) == DATA_SHA and _is_free(_lock())
 
 
 @pytest.mark.usefixtures("matching_sha")
 def test_cancel_while_waiting_for_lock(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download, "LOCK_POLL_SECONDS", 0.02)
-    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
-    lock.parent.mkdir(parents=True)
-    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     token = CancelToken()
-    token.cancel()
-    with pytest.raises(Cancelled):
-        download.download("syncnet", cancel=token, url=server.url)
-    assert lock.exists() and server.ranges == []  # someone else's lock is left alone
+    with _held_by_another_process(_lock(), 60):
+        threading.Timer(0.2, token.cancel).start()
+        with pytest.raises(Cancelled):
+            download.download("syncnet", cancel=token, url=server.url)
+        assert not _is_free(_lock()) and server.ranges == []  # someone else's lock is left alone
 
 
 @pytest.mark.usefixtures("matching_sha")
-def test_stale_lock_is_taken_over(server: FakeServer) -> None:
-    lock = weights.model_path("syncnet").with_name("syncnet_v2.model.lock")
-    lock.parent.mkdir(parents=True)
-    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
-    old = time.time() - 2 * download.STALE_LOCK_SECONDS
-    os.utime(lock, (old, old))
-    download.download("syncnet", url=server.url)
-    assert not lock.exists()
+def test_a_killed_holder_does_not_block_the_next_download(server: FakeServer) -> None:
+    with _held_by_another_process(_lock(), 60) as holder:
+        assert not _is_free(_lock())
+        holder.kill()  # as a crash or `kill -9` would: no chance to release
+        holder.wait()
+        started = time.monotonic()
+        download.download("syncnet", url=server.url)
+    assert time.monotonic() - started < 5 and _is_free(_lock())
+    assert weights.sha256_file(weights.model_path("syncnet")) == DATA_SHA
+
+
+@pytest.mark.usefixtures("matching_sha")
+def test_discard_partial_leaves_a_download_in_progress_alone(server: FakeServer) -> None:
+    _part().parent.mkdir(parents=True)
+    _part().write_bytes(DATA[:1000])
+    with _held_by_another_process(_lock(), 60):
+        assert download.discard_partial("syncnet") is False
+        assert _part().stat().st_size == 1000
+    assert download.discard_partial("syncnet") is True and not _part().exists()
+    assert download.discard_partial("syncnet") is True  # nothing to discard
 
 
 # --------------------------------------------------------------------------- locate / verify

@@ -3,7 +3,8 @@
 Like ``torch.hub.download_url_to_file``: stream into ``<file>.part`` beside the destination,
 hash while writing, move into place (flushed, then renamed) only when the SHA-256 matches.
 Like ``huggingface_hub``: resume with ``Range``, retry transient errors, check free space,
-and hold a lock file so two processes never write the same ``.part``.
+and hold a lock (``filelock``: an OS file lock, freed when its process ends) so two processes
+never write the same ``.part``.
 
 ``weights.py`` says where a model lives and whether it is intact; this module only fetches it.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
-import os
 import shutil
 import socket
 import time
@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, NoReturn, Optional
 from urllib.parse import urlsplit
+
+from filelock import FileLock, Timeout
 
 from ... import __version__
 from ..cancel import CancelToken
@@ -39,59 +41,31 @@ MAX_FAILED_ATTEMPTS = 4
 MAX_ATTEMPTS = 12
 #: first pause between attempts (doubled each time); tests set it to 0
 RETRY_DELAY = 1.0
-#: a lock whose file was not touched for this long is considered abandoned
-STALE_LOCK_SECONDS = 60.0
+#: how often a wait for another process's download checks for cancellation
 LOCK_POLL_SECONDS = 0.25
-_LOCK_TOUCH_SECONDS = 5.0
 _DISK_MARGIN = 16 * 1024 * 1024
 
 
-def _lock_is_stale(lock: Path) -> bool:
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return True
-    if age > STALE_LOCK_SECONDS:
-        return True
-    try:
-        host, pid = lock.read_text(encoding="utf-8").split()[:2]
-    except (OSError, ValueError):
-        return False
-    return host == socket.gethostname() and not _pid_alive(int(pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 @contextmanager
-def _file_lock(lock: Path, cancel: Optional[CancelToken]) -> Iterator[None]:
-    """Hold ``lock`` (created with O_EXCL); wait for a live holder, take over a stale one."""
+def _download_lock(lock: Path, cancel: Optional[CancelToken]) -> Iterator[None]:
+    """Hold ``lock`` while the ``.part`` is written, so two processes never write the same one.
+
+    An OS file lock (``filelock``): the OS releases it when its holder ends, however it ends, so
+    a killed download never blocks the next one. A wait for another process checks ``cancel``
+    every :data:`LOCK_POLL_SECONDS`."""
+    held = FileLock(lock)
     while True:
+        if cancel is not None:
+            cancel.check()
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            held.acquire(timeout=LOCK_POLL_SECONDS)
             break
-        except FileExistsError:
-            if _lock_is_stale(lock):
-                lock.unlink(missing_ok=True)
-                continue
-            if cancel is not None:
-                cancel.check()
-            time.sleep(LOCK_POLL_SECONDS)
+        except Timeout:
+            continue
     try:
-        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
-        os.close(fd)
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        held.release()
 
 
 # --------------------------------------------------------------------------- download
@@ -164,12 +138,10 @@ class _Fetch:
     """One download into ``part``, possibly over several HTTP attempts."""
 
     def __init__(self, spec: ModelSpec, url: str, part: Path, timeout: float,
-                 progress: Optional[DownloadProgress], cancel: Optional[CancelToken],
-                 lock: Path) -> None:
+                 progress: Optional[DownloadProgress], cancel: Optional[CancelToken]) -> None:
         self.spec, self.url, self.part, self.timeout = spec, url, part, timeout
-        self.progress, self.cancel, self.lock = progress, cancel, lock
+        self.progress, self.cancel = progress, cancel
         self.dest = part.with_name(part.name[: -len(".part")])
-        self._touched = time.monotonic()
 
     def run(self) -> str:
         """Download to the end of the file; return the hex SHA-256 of ``part``."""
@@ -256,22 +228,12 @@ class _Fetch:
             digest.update(chunk)
             done += len(chunk)
             self._report(done, total)
-            self._touch_lock()
         if total is not None and done < total:
             raise _Transient(f"connection closed after {done} of {total} bytes")
 
     def _report(self, done: int, total: Optional[int]) -> None:
         if self.progress is not None:
             self.progress(done, total)
-
-    def _touch_lock(self) -> None:
-        now = time.monotonic()
-        if now - self._touched > _LOCK_TOUCH_SECONDS:
-            self._touched = now
-            try:
-                os.utime(self.lock)
-            except OSError:
-                pass
 
 
 def download(name: str, progress: Optional[DownloadProgress] = None,
@@ -288,12 +250,12 @@ def download(name: str, progress: Optional[DownloadProgress] = None,
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     lock = dest.with_name(dest.name + ".lock")
-    with _file_lock(lock, cancel):
+    with _download_lock(lock, cancel):
         if _already_verified(name):  # another process finished while we waited
             return dest
         part = dest.with_name(dest.name + ".part")
         source = url or model_url(name)
-        digest = _Fetch(spec, source, part, timeout, progress, cancel, lock).run()
+        digest = _Fetch(spec, source, part, timeout, progress, cancel).run()
         if digest != spec.sha256:
             part.unlink(missing_ok=True)
             raise DownloadError(f"checksum mismatch for {spec.name} from {source}: expected "
@@ -301,6 +263,22 @@ def download(name: str, progress: Optional[DownloadProgress] = None,
         move_into_place(part, dest)
         write_record(dest, digest)
     return dest
+
+
+def discard_partial(name: str) -> bool:
+    """Delete ``name``'s partial download unless a download, in any process, is writing it now;
+    True when no partial file is left (for a caller that does not want to resume, like the app's
+    Cancel)."""
+    dest = model_path(name)
+    part = dest.with_name(dest.name + ".part")
+    if not part.exists():
+        return True
+    try:
+        with FileLock(dest.with_name(dest.name + ".lock")).acquire(timeout=0):
+            part.unlink(missing_ok=True)
+            return True
+    except Timeout:
+        return False
 
 
 def _already_verified(name: str) -> bool:
