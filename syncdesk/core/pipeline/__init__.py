@@ -1,0 +1,25 @@
+"""The analysis as stages over one :class:`AnalysisContext`.
+
+Each stage is a function ``stage(context)`` that reads some fields of the context and sets
+others, times itself, reports its own progress and checks for cancellation; the frame stages
+also take the frames to consume (default: the whole clip, decoded and dropped frame by frame),
+so a caller can run them on a window of a stream. :func:`syncdesk.core.analysis.analyze` runs them
+on a whole file:
+
+open_media -> load_engine -> read_audio -> (find_faces ->) embed_* -> find_speaker -> decide_verdict
+"""
+
+from __future__ import annotations
+
+from .context import AnalysisContext, Stage, Timer, run_stages
+from .embed_stage import embed_face_tracks, embed_whole_frame
+from .engine_stage import load_engine, load_model
+from .faces_stage import find_faces
+from .media_stage import ClipAudio, decode_frames, open_media, read_audio
+from .verdict_stage import build_analysis, decide_verdict, find_speaker
+
+__all__ = [
+    "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames",
+    "embed_face_tracks", "embed_whole_frame", "find_faces", "find_speaker", "load_engine", "load_model",
+    "open_media", "read_audio", "run_stages",
+]

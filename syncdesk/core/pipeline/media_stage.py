@@ -1,0 +1,58 @@
+"""Stages "probe" and "audio": what the file holds, and its whole sound track as PCM and MFCC.
+
+Also the clip's frame stream that the frame stages consume by default.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .. import media
+from ..errors import SyncdeskError
+from ..memory import trim_heap
+from ..streaming import prefetch
+from ..sync import features
+from ..sync.windows import MFCC_PER_FRAME, WINDOW_FRAMES
+from .context import AnalysisContext
+
+
+class ClipAudio:
+    """The clip's 16 kHz PCM and MFCC; a track's slice is what the published demo gives a track."""
+
+    def __init__(self, pcm: np.ndarray) -> None:
+        self.pcm = pcm
+        self.mfcc = features.mfcc(pcm)
+        self.frames = len(pcm) // features.SAMPLES_PER_FRAME
+
+    def span(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """PCM, MFCC and number of audio windows of analysis frames ``start..end``."""
+        stop = min(end + 1, self.frames)
+        frames = max(0, stop - start)
+        pcm = self.pcm[start * features.SAMPLES_PER_FRAME : stop * features.SAMPLES_PER_FRAME]
+        mfcc = self.mfcc[:, start * MFCC_PER_FRAME : stop * MFCC_PER_FRAME]
+        return pcm, mfcc, max(0, frames - WINDOW_FRAMES)
+
+
+def open_media(context: AnalysisContext) -> None:
+    """Sets ``info``; a file without sound is refused here, before anything loads."""
+    with context.timer.stage("probe"):
+        context.info = media.probe(context.path)
+        if not context.info.has_audio:
+            raise SyncdeskError(f"{context.path.name} has no audio stream: there is nothing to sync")
+
+
+def read_audio(context: AnalysisContext) -> None:
+    """Sets ``audio``: the sound from the first video frame's time on."""
+    with context.timer.stage("audio"):
+        context.report("audio", 0.0)
+        start = media.first_video_time(context.path)
+        context.audio = ClipAudio(media.read_audio(context.path, start, cancel=context.cancel))
+        trim_heap()  # decoding and resampling the whole track left freed blocks all over the heap
+        context.report("audio", 1.0)
+
+
+def decode_frames(context: AnalysisContext) -> Iterator[media.AnalysisFrame]:
+    """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used."""
+    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel))

@@ -1,0 +1,71 @@
+"""Stages "scoring" after the tracks: who speaks when, the clip's one offset, and the document."""
+
+from __future__ import annotations
+
+from ... import __version__
+from ..errors import AnalysisError
+from ..models.device import dtype_name
+from ..results import Analysis, Engine, Source
+from ..speaker import active_speaker, clip_verdict
+from .context import AnalysisContext
+from .track_score import track_warnings
+
+
+def find_speaker(context: AnalysisContext) -> None:
+    """Sets ``speaker`` (per frame, the id of the track speaking or None) and each track's
+    ``speaking_frames``; needs ``tracks`` and ``frames``. Refuses a clip silent throughout."""
+    tracks = context.tracks
+    if all(t.windows_scored and t.silent_windows == t.windows_scored for t in tracks):
+        raise AnalysisError("the sound is silent throughout the clip: there is nothing to sync")
+    with context.timer.stage("scoring"):
+        context.speaker = active_speaker(tracks, context.frames)
+        for track in tracks:
+            track.speaking_frames = sum(1 for s in context.speaker if s == track.id)
+
+
+def decide_verdict(context: AnalysisContext) -> None:
+    """Sets ``verdict``, ``verdict_source`` and ``verdict_tracks``: the one track of the
+    whole-frame path, else the speaking tracks' pooled evidence; needs ``tracks`` and ``speaker``."""
+    with context.timer.stage("scoring"):
+        if context.whole_frame:
+            track = context.tracks[0]
+            context.verdict, context.verdict_source, context.verdict_tracks = track, "whole-frame", [track.id]
+        else:
+            verdict = clip_verdict(context.tracks, context.speaker, context.options.vshift)
+            context.verdict = verdict
+            context.verdict_source = "speaking-tracks" if verdict.tracks else "no-confident-speaker"
+            context.verdict_tracks = list(verdict.tracks)
+
+
+def build_analysis(context: AnalysisContext) -> Analysis:
+    """The :class:`Analysis` document of a context all stages have run on; adds the "total" timing."""
+    timings = context.timer.timings
+    timings["total"] = round(sum(timings.values()), 4)
+    tracks, info, options, verdict = context.tracks, context.info, context.options, context.verdict
+    warnings = [w for track in tracks for w in track_warnings(track, len(tracks))]
+    if context.verdict_source == "no-confident-speaker":
+        warnings.append("no face is a confident speaker anywhere: the offset is not measured (confidence 0)")
+    return Analysis(
+        source=Source(str(context.path), info.size, info.duration_s, info.fps, context.frames, info.audio_rate or 0),
+        engine=Engine(
+            version=__version__,
+            device=context.device.type,
+            detector=context.detector_name,
+            syncnet={"path": str(context.weights_path), "sha256": context.weights_sha},
+            mode="exact" if options.exact else "fast",
+            window_stride=options.stride,
+            silence_weighting=not options.exact,
+            precision=dtype_name(context.dtype),
+        ),
+        offset_frames=verdict.offset_frames,
+        offset_ms=verdict.offset_ms,
+        min_dist=verdict.min_dist,
+        confidence=verdict.confidence,
+        tracks=tracks,
+        shots=context.shots,
+        active_speaker=context.speaker,
+        timings=timings,
+        warnings=warnings,
+        verdict_source=context.verdict_source,
+        verdict_tracks=context.verdict_tracks,
+    )
