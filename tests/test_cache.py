@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import shutil
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from syncdesk.core import settings
-from syncdesk.core.cache import SAMPLE_BYTES, AnalysisCache
+from syncdesk.core.cache import DEFAULT_MAX_BYTES, SAMPLE_BYTES, AnalysisCache, CacheInfo
+from syncdesk.core.errors import SyncdeskError
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.core.results import Analysis, Engine, Source, Track
 
@@ -218,3 +220,73 @@ def test_auto_detector_entries_change_when_s3fd_arrives(tmp_path, random_weights
                         dataclasses.replace(weights.MODELS["s3fd"], sha256=weights.sha256_file(s3fd)))
     assert cache.key(clip, options) != before  # auto now means s3fd
     assert cache.key(clip, options) == cache.key(clip, AnalysisOptions(weights=random_weights, detector="s3fd"))
+
+
+# --------------------------------------------------------------------------- size cap
+
+
+def _clips(tmp_path: Path, count: int) -> list[Path]:
+    return [_write(tmp_path / f"clip{i}.mp4", f"clip number {i}".encode()) for i in range(count)]
+
+
+def _age(entry: Path, seconds_ago: float) -> None:
+    when = time.time() - seconds_ago
+    os.utime(entry, (when, when))
+
+
+def test_the_least_recently_used_entries_go_first(tmp_path: Path, options: AnalysisOptions) -> None:
+    clips = _clips(tmp_path, 4)
+    cache = AnalysisCache(tmp_path / "cache", max_bytes=10 ** 9)
+    entries = [cache.put(clip, options, _analysis(clip)) for clip in clips]
+    for age, entry in zip((400, 300, 200, 100), entries, strict=True):
+        _age(entry, age)  # put in the order 0, 1, 2, 3
+    assert cache.get(clips[0], options) is not None  # a hit makes clip 0 the most recently used
+    room_for_two = sum(e.stat().st_size for e in entries[:2]) + 10
+    assert AnalysisCache(cache.root, max_bytes=room_for_two).prune() == 2
+    assert [e.exists() for e in entries] == [True, False, False, True]  # 1 and 2 were the least recently used
+
+
+def test_the_cap_holds_after_each_put(tmp_path: Path, options: AnalysisOptions) -> None:
+    clips = _clips(tmp_path, 6)
+    size = len(json.dumps(_analysis(clips[0]).to_dict(), ensure_ascii=False)) + 1
+    cache = AnalysisCache(tmp_path / "cache", max_bytes=3 * size + size // 2)
+    for number, clip in enumerate(clips):
+        entry = cache.put(clip, options, _analysis(clip))
+        _age(entry, 100 - number)  # distinct times even on a coarse clock
+        info = cache.info()
+        assert info.size <= cache.max_bytes and info.entries == min(number + 1, 3)
+    assert [cache.get(clip, options) is not None for clip in clips] == [False] * 3 + [True] * 3
+
+
+def test_an_entry_larger_than_the_cap_is_not_kept(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    cache = AnalysisCache(tmp_path / "cache", max_bytes=0)
+    cache.put(video, options, _analysis(video))
+    assert cache.info().entries == 0 and cache.get(video, options) is None
+
+
+def test_the_cap_is_saved_for_every_cache_on_the_folder(tmp_path: Path, options: AnalysisOptions) -> None:
+    root = tmp_path / "cache"
+    assert AnalysisCache(root).max_bytes == DEFAULT_MAX_BYTES == 500 * 1000 * 1000
+    clips = _clips(tmp_path, 3)
+    cache = AnalysisCache(root)
+    for number, clip in enumerate(clips):
+        _age(cache.put(clip, options, _analysis(clip)), 100 - number)
+    cache.set_max_bytes(1)  # prunes at once
+    assert AnalysisCache(root).max_bytes == 1 and cache.info().entries == 0
+    cache.set_max_bytes(10 ** 6)
+    cache.put(clips[0], options, _analysis(clips[0]))
+    cache.clear()  # entries only: the cap stays
+    assert AnalysisCache(root).max_bytes == 10 ** 6 and cache.info().entries == 0
+    with pytest.raises(SyncdeskError, match="cannot be negative"):
+        cache.set_max_bytes(-1)
+    (root / "limit.json").write_text("{broken", encoding="utf-8")
+    assert AnalysisCache(root).max_bytes == DEFAULT_MAX_BYTES
+
+
+def test_info_counts_entries_only(tmp_path: Path, video: Path, options: AnalysisOptions) -> None:
+    assert AnalysisCache(tmp_path / "cache", max_bytes=1234).info() == CacheInfo(tmp_path / "cache", 0, 0, 1234)
+    cache = AnalysisCache(tmp_path / "cache", max_bytes=10 ** 6)
+    entry = cache.put(video, options, _analysis(video))
+    _write(cache.root / "notes.json", b"{}")
+    _write(cache.root / f".{entry.name}.abcd1234.part", b"half")
+    assert cache.info() == CacheInfo(root=cache.root, entries=1, size=entry.stat().st_size, max_bytes=10 ** 6)

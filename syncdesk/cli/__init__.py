@@ -17,7 +17,7 @@ from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..core import Cancelled, SyncdeskError
-from . import analyze, batch, fix, gui, models
+from . import analyze, batch, cache, fix, gui, models
 
 
 def version_text() -> str:
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_parser(commands)
     batch.add_parser(commands)
     models.add_parser(commands)
+    cache.add_parser(commands)
     gui.add_parser(commands)
     return parser
 

@@ -11,6 +11,11 @@ An entry is an Analysis document (``results.save``) named by a key made of:
 * the SyncNet weights' identity: the sha256 of the file ``locate("syncnet", options.weights)``
   gives, memoised by (path, size, mtime) so it is hashed once per process;
 * the document schema, the syncdesk version and this cache's own format version.
+
+The folder has a size cap (:data:`DEFAULT_MAX_BYTES` unless changed with
+:meth:`AnalysisCache.set_max_bytes`, saved in the folder so the app, the CLI and batch workers
+share it). After each ``put`` the least recently used entries are deleted until the entries fit:
+an entry's modification time is its last use, since ``get`` touches it on a hit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -30,12 +36,19 @@ from .faces.choose import resolve_name
 from .options import AnalysisOptions
 from .results import Analysis
 from .models.weights import locate, sha256_file
+from .outputs import atomic_output
 
 #: bump when the key's recipe or the entries' layout changes
 CACHE_VERSION = 1
 SAMPLE_BYTES = 1024 * 1024
+#: the cap on the entries' total size when none was set
+DEFAULT_MAX_BYTES = 500 * 1000 * 1000
+#: an entry
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}\.json")
 #: an entry, or the temporary file ``results.save`` writes beside it
-_ENTRY_NAME = re.compile(r"\.?[0-9a-f]{64}\.json(\..+\.part)?")
+_ENTRY_OR_PART_NAME = re.compile(r"\.?[0-9a-f]{64}\.json(\..+\.part)?")
+#: the cap, saved in the cache folder (not an entry)
+_LIMIT_NAME = "limit.json"
 
 _weights_sha: dict[tuple[str, int, int], str] = {}
 _weights_lock = threading.Lock()
@@ -84,11 +97,47 @@ def _file_sha(path: Path) -> str:
     return known
 
 
-class AnalysisCache:
-    """Analysis documents keyed by file content, settings and weights (``<root>/<key>.json``)."""
+@dataclass(frozen=True)
+class CacheInfo:
+    """What ``syncdesk cache info`` and the settings dialog show."""
 
-    def __init__(self, root: Optional[Path] = None) -> None:
+    root: Path
+    entries: int
+    size: int  # bytes, entries only
+    max_bytes: int
+
+
+class AnalysisCache:
+    """Analysis documents keyed by file content, settings and weights (``<root>/<key>.json``),
+    the least recently used deleted beyond a size cap."""
+
+    def __init__(self, root: Optional[Path] = None, max_bytes: Optional[int] = None) -> None:
+        """``max_bytes``: this instance's cap; None uses the one saved in ``root`` (or the default)."""
         self.root = Path(root) if root is not None else settings.cache_dir() / "analyses"
+        self._max_bytes = max_bytes
+
+    @property
+    def max_bytes(self) -> int:
+        if self._max_bytes is not None:
+            return self._max_bytes
+        try:
+            saved = json.loads((self.root / _LIMIT_NAME).read_text(encoding="utf-8"))["max_bytes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return DEFAULT_MAX_BYTES
+        return saved if isinstance(saved, int) and saved >= 0 else DEFAULT_MAX_BYTES
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Save ``max_bytes`` as the cap of every cache on this folder, and prune to it now."""
+        if max_bytes < 0:
+            raise SyncdeskError(f"the cache size limit cannot be negative ({max_bytes})")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SyncdeskError(f"cannot create {self.root}: {exc.strerror or exc}") from None
+        with atomic_output(self.root / _LIMIT_NAME) as part:
+            part.write_text(json.dumps({"max_bytes": max_bytes}) + "\n", encoding="utf-8")
+        self._max_bytes = None
+        self.prune()
 
     def key(self, path: os.PathLike | str, options: AnalysisOptions) -> str:
         """The entry name for ``path`` analysed with ``options``; raises ``SyncdeskError`` if
@@ -127,22 +176,64 @@ class AnalysisCache:
         except SyncdeskError:
             entry.unlink(missing_ok=True)
             return None
+        try:
+            os.utime(entry)  # its last use: the prune keeps it longest
+        except OSError:
+            pass
         analysis.source.path = str(path)
         return analysis
 
     def put(self, path: os.PathLike | str, options: AnalysisOptions, analysis: Analysis) -> Path:
-        """Store ``analysis`` atomically; return the entry's path."""
+        """Store ``analysis`` atomically, then prune to the cap; return the entry's path (gone
+        already when this one entry is larger than the cap)."""
         entry = self.entry(self.key(path, options))
         try:
-            return results.save(analysis, entry)
+            results.save(analysis, entry)
         except OSError as exc:
             raise SyncdeskError(f"cannot write the analysis cache in {self.root}: "
                                 f"{exc.strerror or exc}") from None
+        self.prune()
+        return entry
+
+    def _entries(self) -> list[tuple[Path, os.stat_result]]:
+        """Every entry with its stat, least recently used first."""
+        found = []
+        try:
+            items = list(self.root.iterdir())
+        except OSError:
+            return []
+        for item in items:
+            if not _ENTRY_NAME.fullmatch(item.name):
+                continue
+            try:
+                found.append((item, item.stat()))
+            except FileNotFoundError:  # deleted meanwhile (another prune, a clear)
+                continue
+        return sorted(found, key=lambda pair: (pair[1].st_mtime_ns, pair[0].name))
+
+    def prune(self) -> int:
+        """Delete the least recently used entries until the rest fit the cap; return how many."""
+        entries = self._entries()
+        total = sum(st.st_size for _, st in entries)
+        cap = self.max_bytes
+        removed = 0
+        for item, st in entries:
+            if total <= cap:
+                break
+            item.unlink(missing_ok=True)
+            total -= st.st_size
+            removed += 1
+        return removed
+
+    def info(self) -> CacheInfo:
+        entries = self._entries()
+        return CacheInfo(root=self.root, entries=len(entries), size=sum(st.st_size for _, st in entries),
+                         max_bytes=self.max_bytes)
 
     def clear(self) -> None:
-        """Delete every entry (and leftover temporary files); nothing else in ``root``."""
+        """Delete every entry (and leftover temporary files); nothing else in ``root``, not the cap."""
         if not self.root.is_dir():
             return
         for item in self.root.iterdir():
-            if _ENTRY_NAME.fullmatch(item.name) and item.is_file():
+            if _ENTRY_OR_PART_NAME.fullmatch(item.name) and item.is_file():
                 item.unlink(missing_ok=True)
