@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QDockWidget, QLabel, QM
 
 from syncdesk import core
 from syncdesk.core import settings
+from syncdesk.core.cache import AnalysisCache
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.core.models import download, weights
 from syncdesk.gui import weights_dialog
@@ -27,6 +28,7 @@ from syncdesk.gui.weights_dialog import WeightsDialog
 from syncdesk.gui.workers import WorkerPool
 
 from .http_fake import FakeServer
+from .test_cache import _analysis as cached_analysis
 
 PAYLOAD = random.Random(20240602).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -193,6 +195,54 @@ def test_settings_dialog_restore_defaults(qtbot, tmp_path: Path) -> None:
     assert dialog.isVisible()  # restoring is not closing
     assert dialog.options() == AnalysisOptions()
     assert dialog.models_folder() is None
+
+
+def _cache_with_entries(tmp_path: Path, count: int) -> AnalysisCache:
+    cache = AnalysisCache(tmp_path / "cache")
+    weights_file = tmp_path / "w.model"
+    weights_file.write_bytes(b"weights")
+    for number in range(count):
+        clip = tmp_path / f"clip{number}.mp4"
+        clip.write_bytes(f"clip {number}".encode())
+        cache.put(clip, AnalysisOptions(weights=weights_file), cached_analysis(clip))
+    return cache
+
+
+def test_settings_dialog_shows_and_clears_the_cache(qtbot, tmp_path: Path) -> None:
+    cache = _cache_with_entries(tmp_path, 2)
+    stray = cache.root / "notes.txt"
+    stray.write_text("mine", encoding="utf-8")
+    dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    size_mb = cache.info().size / 1e6
+    assert dialog.cache_status.text() == f"{size_mb:.1f} MB in 2 analyses"
+    assert dialog.cache_limit.value() == 500 and dialog.clear_cache_button.isEnabled()
+    qtbot.mouseClick(dialog.clear_cache_button, Qt.MouseButton.LeftButton)
+    assert cache.info().entries == 0 and stray.exists()  # entries only
+    assert dialog.cache_status.text() == "0.0 MB in 0 analyses" and not dialog.clear_cache_button.isEnabled()
+
+
+def test_settings_dialog_saves_the_cache_limit_on_ok_only(qtbot, tmp_path: Path) -> None:
+    cache = _cache_with_entries(tmp_path, 3)
+    dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
+    qtbot.addWidget(dialog)
+    dialog.cache_limit.setValue(7)
+    _click(qtbot, dialog, QDialogButtonBox.StandardButton.Cancel)
+    assert AnalysisCache(cache.root).max_bytes == 500_000_000 and cache.info().entries == 3
+
+    dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
+    qtbot.addWidget(dialog)
+    dialog.cache_limit.setValue(0)  # 0 MB: keep nothing
+    _click(qtbot, dialog, QDialogButtonBox.StandardButton.Ok)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert AnalysisCache(cache.root).max_bytes == 0 and cache.info().entries == 0  # pruned at once
+
+    dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
+    qtbot.addWidget(dialog)
+    assert dialog.cache_limit.value() == 0
+    _click(qtbot, dialog, QDialogButtonBox.StandardButton.RestoreDefaults)
+    assert dialog.cache_limit.value() == 500
 
 
 def test_settings_dialog_lists_devices_and_detectors(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:

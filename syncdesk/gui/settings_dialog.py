@@ -1,4 +1,4 @@
-"""The settings dialog: analysis options and the user's own model folder."""
+"""The settings dialog: analysis options, the user's own model folder, and the analysis cache."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from .. import core
 from ..core import (
-    DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, MODELS, VSHIFT_RANGE, AnalysisOptions, SyncdeskError,
+    DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, MODELS, VSHIFT_RANGE, AnalysisCache, AnalysisOptions, SyncdeskError,
 )
+from ..core.cache import DEFAULT_MAX_BYTES
 
 DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 DETECTOR_NAMES = {
@@ -62,15 +63,20 @@ def available_devices() -> tuple[dict[str, bool], str]:
     return present, resolve_device("auto").type
 
 
+MB = 1000 * 1000
+
+
 class SettingsDialog(QDialog):
-    """Edit a copy of ``options`` and the model folder; the input object is never changed."""
+    """Edit a copy of ``options`` and the model folder; the input object is never changed. The
+    cache line clears the analysis cache at once; its size limit is saved on OK."""
 
     def __init__(self, options: AnalysisOptions, models_folder: Optional[Path],
-                 parent: Optional[QWidget] = None) -> None:
+                 parent: Optional[QWidget] = None, cache: Optional[AnalysisCache] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._input = options
         self._input_folder = models_folder
+        self.cache = cache if cache is not None else AnalysisCache()
 
         self.device = QComboBox(objectName="device")
         self._fill_devices()
@@ -105,6 +111,20 @@ class SettingsDialog(QDialog):
         folder_row.addWidget(self.models_folder_edit, 1)
         folder_row.addWidget(browse)
 
+        self.cache_status = QLabel(objectName="cache_status")
+        self.cache_limit = QSpinBox(objectName="cache_limit")
+        self.cache_limit.setRange(0, 1_000_000)
+        self.cache_limit.setSuffix(" MB limit")
+        self.cache_limit.setToolTip("Beyond this size the least recently used analyses are deleted")
+        self.cache_limit.setValue(self.cache.max_bytes // MB)
+        self.clear_cache_button = QPushButton("Clear cache", objectName="clear_cache")
+        self.clear_cache_button.clicked.connect(self.clear_cache)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache_status, 1)
+        cache_row.addWidget(self.cache_limit)
+        cache_row.addWidget(self.clear_cache_button)
+        self._update_cache_status()
+
         self.error = QLabel(objectName="error")
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setStyleSheet("color: #c0392b;")
@@ -121,6 +141,7 @@ class SettingsDialog(QDialog):
         form.addRow("Arithmetic:", self.precision)
         form.addRow("Model folder:", folder_row)
         form.addRow("", self.folder_status)
+        form.addRow("Analysis cache:", cache_row)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -223,8 +244,21 @@ class SettingsDialog(QDialog):
         self.folder_status.setText(message)
         self._fit_height()
 
+    def _update_cache_status(self) -> None:
+        info = self.cache.info()
+        self.cache_status.setText(f"{info.size / MB:.1f} MB in {info.entries} "
+                                  f"{'analysis' if info.entries == 1 else 'analyses'}")
+        self.cache_status.setToolTip(str(info.root))
+        self.clear_cache_button.setEnabled(info.entries > 0)
+
+    def clear_cache(self) -> None:
+        """Delete every cached analysis now (not on OK: there is nothing to undo)."""
+        self.cache.clear()
+        self._update_cache_status()
+
     def restore_defaults(self) -> None:
         self._show(AnalysisOptions(), None)
+        self.cache_limit.setValue(DEFAULT_MAX_BYTES // MB)
 
     def accept(self) -> None:
         text = self.models_folder_edit.text().strip()
@@ -233,6 +267,15 @@ class SettingsDialog(QDialog):
             self.error.show()
             self._fit_height()
             return
+        limit = self.cache_limit.value() * MB
+        if limit != self.cache.max_bytes:
+            try:
+                self.cache.set_max_bytes(limit)
+            except SyncdeskError as exc:
+                self.error.setText(f"The cache limit was not saved: {exc}")
+                self.error.show()
+                self._fit_height()
+                return
         super().accept()
 
     def _fit_height(self) -> None:
