@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     # models, devices, detectors
     "MODELS": "models.weights", "ModelSpec": "models.weights", "model_path": "models.weights",
     "model_url": "models.weights", "locate": "models.weights", "verify_model": "models.weights:verify",
-    "download_model": "models.download:download",
+    "download_model": "models.download:download", "discard_partial": "models.download",
     "resolve_device": "models.device", "describe_device": "models.device", "device_name": "models.device",
     "dtype_name": "models.device", "resolve_precision": "models.device", "precision_in_use": "models.device",
     "load_syncnet": "sync.model",

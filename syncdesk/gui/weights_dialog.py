@@ -187,9 +187,7 @@ class WeightsDialog(QDialog):
         self.accept()
 
     def _download_cancelled(self) -> None:
-        dest = core.model_path("syncnet")
-        if not dest.with_name(dest.name + ".lock").exists():  # nobody else is writing it:
-            dest.with_name(dest.name + ".part").unlink(missing_ok=True)  # leave no partial file
+        core.discard_partial("syncnet")  # leave no partial file, unless another process is writing it
         self._busy(False)
         self._say("Download cancelled.")
 
