@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .cancel import CancelToken
-from .memory import tune_malloc
 from .options import AnalysisOptions, validate_options
 from .pipeline import (AnalysisContext, build_analysis, decide_verdict, embed_face_tracks, embed_whole_frame,
                        find_faces, find_speaker, load_engine, load_model, open_media, read_audio, run_stages)
@@ -20,8 +19,6 @@ from .progress import ProgressCallback
 from .results import Analysis, Track
 
 __all__ = ["AnalysisOptions", "analyze", "load_model"]
-
-tune_malloc()  # before torch's worker threads and our reader thread first allocate
 
 
 def analyze(

@@ -11,7 +11,11 @@ and unmaps on every batch are zero pages the kernel must fault in again each tim
 threshold the fast analysis of example.avi took 270 000 page faults and 1.55 s, with 32 MB
 125 000 and 1.46 s, for 10 MB more peak memory. The threshold is fixed (glibc would raise it
 each time a big block is freed) and :class:`HeapWatch` gives the heap back when resident memory
-grows, so long clips stay flat. Must run before worker threads first allocate; harmless elsewhere.
+grows, so long clips stay flat.
+
+:func:`tune_malloc` must run before worker threads first allocate, so the processes that analyse
+call it as they start: the command line before it imports the engine, and each batch worker.
+Importing the engine does not, so the app keeps glibc's defaults.
 """
 
 from __future__ import annotations

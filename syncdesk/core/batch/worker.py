@@ -178,6 +178,9 @@ class _Jobs:
 def serve(conn: Connection, index: int, threads: int, options: AnalysisOptions) -> None:
     """The process's main loop (the ``target`` the parent spawns)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
+    from ..memory import tune_malloc  # here, not at the top: the parent (the app, the command line) imports this module
+
+    tune_malloc()  # before torch's threads and the job threads first allocate
     try:
         device = _warm_up(index, threads, options)
     except SyncdeskError as exc:
