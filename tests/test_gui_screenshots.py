@@ -60,22 +60,27 @@ def test_screenshots_of_the_main_states(qtbot, window, tmp_path, example_avi, mo
         window.open_video(clip)
     analysis = shown.args[0]
     assert len(analysis.tracks) == 2 and analysis.offset_frames == 3
-    brightest = max((window.player.seek(t / 5) or float(window.viewer.frame.mean()), t / 5) for t in range(15, 30))
-    window.player.seek(brightest[1])  # the tiles flash (oracle clip): picture a bright moment
+    def shown_at(seconds: float):
+        window.player.seek(seconds)
+        qtbot.waitUntil(lambda: window.player.settled, timeout=10_000)  # decoded on the player's thread
+        return window.viewer.frame
+
+    brightest = max((float(shown_at(t / 5).mean()), t / 5) for t in range(15, 30))
+    shown_at(brightest[1])  # the tiles flash (oracle clip): picture a bright moment
     analysed = save(window, "02-analysed-two-faces.png")
     assert viewer_centre(window, analysed) != VIEWER_FILL  # the picture
     assert len(window.viewer._boxes) == 2 and sum(box.speaking for box in window.viewer._boxes) == 1
 
-    monkeypatch.setattr(window, "ask_export_path", lambda default: default)
+    monkeypatch.setattr(window.exporter, "ask_path", lambda default: default)
     pictures = {}
 
     def grab_progress(_stage: str, _fraction: float) -> None:
-        if "progress" not in pictures and window.export_dialog.isVisible():
-            pictures["progress"] = save(window.export_dialog, "03-export-progress.png")
+        if "progress" not in pictures and window.exporter.dialog.isVisible():
+            pictures["progress"] = save(window.exporter.dialog, "03-export-progress.png")
 
     with qtbot.waitSignal(window.export_finished, timeout=60_000):
         window.export()
-        window._export_worker.signals.progress.connect(grab_progress)
+        window.exporter.worker.signals.progress.connect(grab_progress)
     done = save(window._dialog, "04-export-done.png")
     assert window._dialog.objectName() == "export_done" and done.width() > 200
     assert clip.with_name("interview two faces.synced.mp4").is_file()

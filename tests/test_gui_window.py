@@ -38,8 +38,20 @@ def window(qtbot, oracle_weights):
 
 def open_and_wait(qtbot, window: MainWindow, clip: Path):
     with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:
-        assert window.open_video(clip)
+        window.open_video(clip)
+    assert window.video == Path(clip)
     return shown.args[0]
+
+
+def open_only(qtbot, window: MainWindow, clip: Path) -> None:
+    """Open ``clip`` and wait for its first frame (decoded on the player's thread)."""
+    with qtbot.waitSignal(window.video_opened, timeout=10_000):
+        window.open_video(clip)
+
+
+def settle(qtbot, window: MainWindow) -> None:
+    """Wait until the decoder thread has answered every seek and step asked for."""
+    qtbot.waitUntil(lambda: window.player.settled, timeout=10_000)
 
 
 def decoded_times(path: Path) -> list[float]:
@@ -94,6 +106,64 @@ def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_
     assert gaps.max() < 0.5  # never frozen for half a second
 
 
+def make_h264_clip(path: Path, width: int, height: int, seconds: float, fps: int = 25) -> Path:
+    """Silent H.264 (x264 ultrafast, GOP 250) of noise sliding sideways: every frame differs."""
+    frames = int(round(seconds * fps))
+    luma = np.random.default_rng(0).integers(16, 235, (height, width + 8 * frames), dtype=np.uint8)
+    chroma = np.full(width * height // 2, 128, np.uint8)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for index in range(frames):
+            y = luma[:, 8 * index: 8 * index + width].reshape(-1)
+            frame = av.VideoFrame.from_ndarray(np.concatenate([y, chroma]).reshape(height * 3 // 2, width),
+                                               format="yuv420p")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
+def test_the_event_loop_keeps_turning_while_scrubbing_and_playing(qtbot, window, tmp_path, width, height):
+    import time
+
+    clip = make_h264_clip(tmp_path / f"{height}p.mp4", width, height, seconds=3.0)
+    open_only(qtbot, window, clip)
+    assert window.viewer.frame.shape == (height, width, 3)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    shown: list[float] = []
+    window.player.frame_shown.connect(lambda frame: shown.append(frame.time_s))
+
+    timer.start(5)
+    seeks = 60
+    for index in range(seeks):  # a dragged playhead: a seek every 15 ms, 0 -> end -> 0
+        phase = 2 * index / (seeks - 1)
+        window.player.seek(2.9 * (phase if phase <= 1 else 2 - phase))
+        QTest.qWait(15)
+    settle(qtbot, window)
+    timer.stop()
+    scrub_gap = float(np.diff(ticks).max())
+    assert window.player.position == 0.0 and 0 < len(shown) < seeks  # stale seeks were skipped
+
+    ticks.clear()
+    timer.start(5)
+    window.player.play()
+    QTest.qWait(1500)
+    played = window.player.shown_while_playing
+    window.player.pause()
+    timer.stop()
+    play_gap = float(np.diff(ticks).max())
+    print(f"{height}p: longest gap {1000 * scrub_gap:.0f} ms scrubbing, {1000 * play_gap:.0f} ms playing "
+          f"({played} frames shown in 1.5 s)")
+    assert window.player.position > 0.5 and played >= 10
+    assert scrub_gap < 0.05 and play_gap < 0.05
+
+
 def test_dragging_the_playhead_changes_the_viewer_frame(qtbot, window, tmp_path, oracle_weights):
     clip = make_flash_clip(tmp_path / "flash.avi", seconds=6.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
@@ -114,6 +184,7 @@ def test_dragging_the_playhead_changes_the_viewer_frame(qtbot, window, tmp_path,
         QTest.mouseMove(viewport, start + (end - start) * (step / 10))
         QTest.qWait(5)
     QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    settle(qtbot, window)
     assert window.player.position == pytest.approx(4.0, abs=0.2)
     assert window.timeline.position() == pytest.approx(window.player.position, abs=1e-6)
     assert window.time_label.text() != "00:00:00:00"
@@ -134,7 +205,9 @@ def test_clicking_the_timeline_seeks(qtbot, window, tmp_path):
     view = window.timeline.plot.getViewBox()
     point = window.timeline.plot.mapFromScene(view.mapViewToScene(QPointF(3.0, 5.0)))
     QTest.mouseClick(window.timeline.plot.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    settle(qtbot, window)
     assert window.player.position == pytest.approx(3.0, abs=0.1)
+    assert window.viewer.frame is window.player.frame.image
 
 
 def test_nudges_change_the_offset_shown_and_undo(qtbot, window, tmp_path):
@@ -171,7 +244,7 @@ def test_apply_writes_a_file_shifted_by_the_nudged_amount(qtbot, window, tmp_pat
         suggested.append(default)
         return default
 
-    monkeypatch.setattr(window, "ask_export_path", ask)
+    monkeypatch.setattr(window.exporter, "ask_path", ask)
     with qtbot.waitSignal(window.export_finished, timeout=ANALYSIS_TIMEOUT_MS):
         QTest.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert suggested == [clip.with_name("my clip's take.synced.avi")]
@@ -180,29 +253,29 @@ def test_apply_writes_a_file_shifted_by_the_nudged_amount(qtbot, window, tmp_pat
     rate = 16000
     measured = measured_shift_ms(audio_of(clip, rate), audio_of(out, rate), rate)
     assert measured == pytest.approx(shift, abs=1.5)
-    assert not window.export_dialog.isVisible()
+    assert not window.exporter.dialog.isVisible()
 
 
 def test_export_never_replaces_the_input(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=6.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
     before = clip.read_bytes()
-    monkeypatch.setattr(window, "ask_export_path", lambda default: clip)
+    monkeypatch.setattr(window.exporter, "ask_path", lambda default: clip)
     window.export()
     assert "never overwrites" in window.last_error
-    assert clip.read_bytes() == before and window._export_worker is None
+    assert clip.read_bytes() == before and window.exporter.worker is None
 
 
 def test_cancelling_an_analysis_leaves_the_window_usable(qtbot, window, tmp_path):
     long_clip = make_flash_clip(tmp_path / "long.avi", seconds=40.0)
     window.options.exact = True
-    assert window.open_video(long_clip)
+    open_only(qtbot, window, long_clip)
     assert window.panel.detected_words.text() == "Analysing long.avi…"
-    worker = window._analysis_worker
+    worker = window.analyser.worker
     assert worker is not None
     with qtbot.waitSignal(worker.signals.cancelled, timeout=ANALYSIS_TIMEOUT_MS):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window._analysis_worker is None)
+    qtbot.waitUntil(lambda: window.analyser.worker is None)
     assert window.analysis is None and "cancelled" in window.statusBar().currentMessage().lower()
     assert window.panel.detected_words.text().startswith("Analysis cancelled")
     assert not window.cancel_button.isVisible()
@@ -224,14 +297,19 @@ def test_reopening_an_analysed_file_uses_the_cache(qtbot, window, tmp_path, monk
 def test_bad_files_give_a_message_and_the_window_stays_usable(qtbot, window, tmp_path, example_avi):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    assert not window.open_video(broken)
+    with qtbot.waitSignal(window.open_failed, timeout=10_000) as failed:
+        window.open_video(broken)
     assert "broken.mp4" in window.last_error and window.video is None
-    assert not window.open_video(tmp_path / "missing.avi")
+    assert failed.args[0] == window.last_error
+    with qtbot.waitSignal(window.open_failed, timeout=10_000):
+        window.open_video(tmp_path / "missing.avi")
     assert "no such file" in window.last_error
     silent = make_flash_clip(tmp_path / "silent.mkv", seconds=3.0, audio=False)
-    assert window.open_video(silent)
+    with qtbot.waitSignal(window.analysis_failed, timeout=10_000):
+        window.open_video(silent)
+    assert window.video == silent and window.viewer.frame is not None
     assert "no sound" in window.last_error.lower() or "no audio" in window.last_error.lower()
-    assert window._analysis_worker is None
+    assert window.analyser.worker is None
     open_and_wait(qtbot, window, example_avi)  # still works afterwards
 
 
@@ -253,12 +331,14 @@ def test_frame_stepping_shows_every_frame_once(qtbot, window, tmp_path, name, op
     seen = [window.player.position]
     for _ in range(len(expected) + 2):  # two presses past the end change nothing
         QTest.keyClick(window, Qt.Key.Key_Right)
+        settle(qtbot, window)
         if window.player.position != seen[-1]:
             seen.append(window.player.position)
     assert seen == pytest.approx(expected, abs=1e-6)
     back = [window.player.position]
     for _ in range(len(expected) + 2):
         QTest.keyClick(window, Qt.Key.Key_Left)
+        settle(qtbot, window)
         if window.player.position != back[-1]:
             back.append(window.player.position)
     assert back[::-1] == pytest.approx(expected, abs=1e-6)
@@ -269,10 +349,13 @@ def test_keyboard_transport(qtbot, window, tmp_path):
     open_and_wait(qtbot, window, clip)
     window.setFocus()
     QTest.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    settle(qtbot, window)
     assert window.player.position == pytest.approx(1.0, abs=0.041)
     QTest.keyClick(window, Qt.Key.Key_End)
+    settle(qtbot, window)
     assert window.player.position == pytest.approx(4.96, abs=0.041)
     QTest.keyClick(window, Qt.Key.Key_Home)
+    settle(qtbot, window)
     assert window.player.position == 0.0
     QTest.keyClick(window, Qt.Key.Key_Space)
     assert window.player.rate == 1.0 and window.play_button.text() == "⏸"
@@ -281,6 +364,7 @@ def test_keyboard_transport(qtbot, window, tmp_path):
     assert window.player.rate == 2.0
     QTest.keyClick(window, Qt.Key.Key_K)
     assert window.player.rate == 0.0 and window.play_button.text() == "▶"
+    settle(qtbot, window)
     stopped = window.player.position
     QTest.qWait(150)
     assert window.player.position == stopped
@@ -293,9 +377,12 @@ def test_keyboard_transport(qtbot, window, tmp_path):
 def test_selecting_a_track_row_jumps_to_it(qtbot, window, example_avi):
     open_and_wait(qtbot, window, example_avi)
     window.player.seek(5.0)
+    settle(qtbot, window)
+    assert window.player.position == pytest.approx(5.0, abs=0.04)
     rect = window.panel.tracks.visualItemRect(window.panel.tracks.item(0, 0))
     qtbot.mouseClick(window.panel.tracks.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert window.player.position == 0.0 and window._selected == 0
+    settle(qtbot, window)
+    assert window.player.position == 0.0 and window.session.selected == 0
 
 
 def test_gui_screenshot_command(tmp_path, qapp, oracle_weights, example_avi):
@@ -370,15 +457,13 @@ def test_wheel_zooms_the_timeline_and_fit_shows_all(qtbot, window, tmp_path):
     assert view.viewRange()[0] == pytest.approx((left, right), rel=1e-3)
 
 
-def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_avi, monkeypatch):
+def test_tracks_reach_the_view_before_the_analysis_ends(qtbot, window, example_avi):
     early = []
-    show_track = window._track_ready
 
-    def watched(track) -> None:
-        show_track(track)
+    def watched(track) -> None:  # connected after the window's own handler: the curve is drawn
         early.append((track.id, window.analysis is None, set(window.timeline.curves)))
 
-    monkeypatch.setattr(window, "_track_ready", watched)
+    window.session.events.track.connect(watched)
     open_and_wait(qtbot, window, example_avi)
     track_id, still_running, curves = early[0]
     assert track_id == 0 and still_running and curves == {0}  # drawn while the analysis was still running
@@ -393,6 +478,7 @@ def test_playing_plays_the_sound_with_the_nudge_applied(qtbot, window, tmp_path,
     starts = []
     monkeypatch.setattr(window.player.audio, "start", lambda path, start: starts.append((Path(path), start)) or True)
     window.player.seek(2.0)
+    settle(qtbot, window)
     window.panel.nudge_by(-40.0)  # detected ~+120 -> ~+80 ms: we hear what was recorded 80 ms earlier
     shift_s = window.panel.shift_ms / 1000
     assert 0.07 < shift_s < 0.09
@@ -409,21 +495,23 @@ def test_playing_plays_the_sound_with_the_nudge_applied(qtbot, window, tmp_path,
 def test_missing_weights_are_explained_not_a_crash(qtbot, tmp_path):
     win = MainWindow(AppSettings(), AnalysisOptions(detector="whole-frame"), interactive=False)
     qtbot.addWidget(win)
-    assert win.open_video(make_flash_clip(tmp_path / "clip.avi", seconds=3.0))
+    with qtbot.waitSignal(win.analysis_failed, timeout=10_000):
+        win.open_video(make_flash_clip(tmp_path / "clip.avi", seconds=3.0))
     assert "weights are missing" in win.statusBar().currentMessage() and "syncdesk models download" in win.last_error
-    assert win._analysis_worker is None and win.viewer.frame is not None
+    assert win.analyser.worker is None and win.viewer.frame is not None
+    win.close()
 
 
 def test_cancelling_an_export_leaves_no_file(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=20.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
     target = tmp_path / "out.avi"
-    monkeypatch.setattr(window, "ask_export_path", lambda default: target)
+    monkeypatch.setattr(window.exporter, "ask_path", lambda default: target)
     window.export()
-    worker = window._export_worker
+    worker = window.exporter.worker
     with qtbot.waitSignal(worker.signals.cancelled, timeout=ANALYSIS_TIMEOUT_MS):
-        qtbot.mouseClick(window.export_dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # its Cancel
-    qtbot.waitUntil(lambda: window._export_worker is None)
+        qtbot.mouseClick(window.exporter.dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)  # its Cancel
+    qtbot.waitUntil(lambda: window.exporter.worker is None)
     assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
     assert "nothing was written" in window.statusBar().currentMessage()
     assert window.export_action.isEnabled()  # ready for another try
@@ -448,11 +536,12 @@ def test_opening_another_file_during_an_analysis_shows_only_the_new_one(qtbot, w
     window.options.exact = True
     shown = []
     window.analysis_shown.connect(lambda analysis: shown.append(Path(analysis.source.path).name))
-    assert window.open_video(slow)
-    first = window._analysis_worker
+    open_only(qtbot, window, slow)
+    first = window.analyser.worker
+    assert first is not None
     window.options.exact = False
     with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as result:
-        assert window.open_video(quick)
+        window.open_video(quick)
     assert result.args[0].offset_frames == -5 and window.video == quick
     qtbot.waitUntil(lambda: first not in window.pool.running(), timeout=ANALYSIS_TIMEOUT_MS)
     QTest.qWait(100)

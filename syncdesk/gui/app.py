@@ -59,12 +59,13 @@ def _screenshot(window: MainWindow, video: Optional[Path], path: Path) -> int:
             QTimer.singleShot(300, loop.quit)  # let the last repaint land
 
     window.analysis_shown.connect(lambda _analysis: finish(0))
-    window.analysis_failed.connect(lambda _message: finish(1))
+    window.analysis_failed.connect(lambda _message: finish(1))  # also: nothing to analyse (no audio)
+    window.open_failed.connect(lambda _message: finish(1))  # unreadable: the window says why
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish(1))
     if video is None:
         finish(0)
-    elif not window.open_video(video) or (not window.analysing and window.analysis is None):
-        finish(1)  # unreadable, or nothing to analyse (no audio): the window says why
+    else:
+        window.open_video(video)
     with _errors_shown_in(window, also=lambda: finish(1)):
         loop.exec()
     window.pool.wait(30_000)  # the device label's lookup, among others: the picture shows their results

@@ -1,7 +1,9 @@
 """The main window: viewer and transport on top, offset panel on the right, timeline below.
 
-It only displays and dispatches: media access is the engine's FrameReader (through the Player),
-analysis and export run as workers on the pool, and every result is an ``Analysis`` document.
+It only builds widgets and wires them: what is being looked at lives in a Qt-free
+:class:`Session`; the views show it and the controllers write to it. Decoding happens on the
+player's decoder thread, analysis and export in workers on the pool (their controllers), and every
+result is an ``Analysis`` document.
 """
 
 from __future__ import annotations
@@ -9,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -20,7 +21,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QProgressDialog,
     QPushButton,
     QSplitter,
     QToolButton,
@@ -30,23 +30,21 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core import (
-    ANALYSIS_FPS, Analysis, AnalysisCache, AnalysisOptions, ExportResult, MediaInfo, SyncdeskError, Track,
-    VideoFrame, probe, same_file, timecode, track_colour,
+    ANALYSIS_FPS, Analysis, AnalysisCache, AnalysisOptions, MediaInfo, SyncdeskError, Track, VideoFrame, timecode,
 )
+from .analysis_controller import AnalysisController
 from .app_settings import AppSettings
 from .batch_panel import BatchPanel
-from .jobs import TrackFeed, analysis_worker, export_worker
+from .export_controller import VIDEO_FILTER, ExportController
+from .frame_source import Opened
 from .offset_panel import OffsetPanel
 from .player import Player
+from .session import Session
 from .settings_dialog import SettingsDialog
 from .timeline import Timeline
-from .viewer import FaceBox, FrameView
+from .viewer import FrameView
 from .weights_dialog import WeightsDialog
 from .workers import Worker, WorkerPool
-
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.m4v *.mxf *.webm *.mpg *.mpeg *.ts *.mts);;All files (*)"
-STAGES = {"audio": "Reading audio", "faces": "Finding faces", "embeddings": "Comparing lips and sound",
-          "scoring": "Scoring", "decode": "Decoding"}
 
 
 def device_description(options: AnalysisOptions) -> str:
@@ -60,8 +58,10 @@ def device_description(options: AnalysisOptions) -> str:
 
 
 class MainWindow(QMainWindow):
+    video_opened = Signal(object)  # Path, once its first frame is on screen
+    open_failed = Signal(str)
     analysis_shown = Signal(object)  # Analysis, once it is on screen
-    analysis_failed = Signal(str)
+    analysis_failed = Signal(str)  # failed, or could not start (no audio, no weights)
     export_finished = Signal(object)  # ExportResult
 
     def __init__(self, settings: AppSettings, options: Optional[AnalysisOptions] = None,
@@ -71,16 +71,10 @@ class MainWindow(QMainWindow):
         self.options = options or settings.options()
         self.pool = pool or WorkerPool(parent=self)
         self.interactive = interactive  # False for --screenshot: never wait on a modal dialog
-        self.cache = AnalysisCache()
-        self.video: Optional[Path] = None
-        self.info: Optional[MediaInfo] = None
-        self.analysis: Optional[Analysis] = None
+        self.session = Session()
+        self.analyser = AnalysisController(self.session, self.pool, AnalysisCache(), self)
+        self.exporter = ExportController(self.pool, self, self._show_box)
         self.last_error: Optional[str] = None
-        self._analysis_worker: Optional[Worker] = None
-        self._export_worker: Optional[Worker] = None
-        self.export_dialog: Optional[QProgressDialog] = None  # the running (or last) export's progress
-        self._boxes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (first frame, boxes)
-        self._selected: Optional[int] = None
         self._dialog: Optional[QMessageBox] = None
 
         self.setWindowTitle("syncdesk")
@@ -95,15 +89,61 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_actions()
         self._build_status_bar()
-
-        self.player.frame_shown.connect(self._frame_shown)
-        self.player.playing_changed.connect(self._playing_changed)
-        self.timeline.seek_requested.connect(self.player.seek)
-        self.panel.shift_changed.connect(self.player.set_shift)
-        self.panel.apply_requested.connect(self.export)
-        self.panel.track_activated.connect(self.select_track)
+        self._bind_session()
+        self._bind_controllers()
         self.resize(1280, 800)
         settings.restore_window(self)
+
+    @property
+    def video(self) -> Optional[Path]:
+        return self.session.path
+
+    @property
+    def info(self) -> Optional[MediaInfo]:
+        return self.session.info
+
+    @property
+    def analysis(self) -> Optional[Analysis]:
+        return self.session.analysis
+
+    @property
+    def analysing(self) -> bool:
+        return self.analyser.running
+
+    # ----------------------------------------------------------------- wiring
+    def _bind_session(self) -> None:
+        """Views show the Session; user actions on them go to the player or into the Session."""
+        events = self.session.events
+        events.file.connect(self._file_changed)
+        events.frame.connect(self._frame_changed)
+        events.analysis.connect(self._analysis_changed)
+        events.track.connect(self._track_added)
+        events.boxes.connect(self._boxes_changed)
+        events.shift.connect(self.player.set_shift)
+        events.selected.connect(self.panel.select_track)
+        self.player.opened.connect(self._opened)
+        self.player.open_failed.connect(self._open_failed)
+        self.player.decode_failed.connect(lambda name, message: self.show_error(f"Cannot read {name}", message))
+        self.player.frame_shown.connect(self.session.show_frame)
+        self.player.playing_changed.connect(self._playing_changed)
+        self.timeline.seek_requested.connect(self.player.seek)
+        self.panel.shift_changed.connect(self.session.set_shift)
+        self.panel.apply_requested.connect(self.export)
+        self.panel.track_activated.connect(self.select_track)
+
+    def _bind_controllers(self) -> None:
+        analyser = self.analyser
+        analyser.started.connect(self._analysis_started)
+        analyser.progress.connect(self._analysis_progress)
+        analyser.finished.connect(self._analysis_finished)
+        analyser.failed.connect(self._analysis_failed)
+        analyser.cancelled.connect(self._analysis_cancelled)
+        analyser.running_changed.connect(self._analysis_running)
+        exporter = self.exporter
+        exporter.failed.connect(self.show_error)
+        exporter.message.connect(self.statusBar().showMessage)
+        exporter.finished.connect(self.export_finished)
+        exporter.running_changed.connect(self._update_actions)
 
     # ------------------------------------------------------------------ layout
     def _build_transport(self) -> None:
@@ -234,8 +274,8 @@ class MainWindow(QMainWindow):
         self.pool.start(worker)
 
     def _update_actions(self) -> None:
-        analysing = self._analysis_worker is not None
-        self.export_action.setEnabled(self.analysis is not None and self._export_worker is None)
+        analysing = self.analyser.running
+        self.export_action.setEnabled(self.analysis is not None and not self.exporter.running)
         self.cancel_action.setEnabled(analysing)
         self.reanalyse_action.setEnabled(self.video is not None and not analysing)
 
@@ -259,227 +299,134 @@ class MainWindow(QMainWindow):
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear list", self.settings.clear_recent)
 
-    def open_video(self, path: Path) -> bool:
-        """Show ``path``'s first frame and start its analysis (or show the cached one at once)."""
+    def open_video(self, path: Path) -> None:
+        """Open ``path`` on the decoder thread; its first frame, then its analysis (or the cached
+        one), follow. An unreadable file becomes an error dialog and ``open_failed``."""
         path = Path(path)
-        try:
-            info = probe(path)
-            self.player.open(path, info)
-            self._drop_analysis()
-        except SyncdeskError as exc:
-            self.show_error(f"Cannot open {path.name}", str(exc))
-            return False
-        self.video, self.info = path, info
+        self.analyser.drop()
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        self.player.open(path)
+
+    def _opened(self, opened: Opened) -> None:
+        path, info = opened.path, opened.info
+        self.session.set_file(path, info)
         self.settings.add_recent(path)
-        self.setWindowTitle(f"{path.name} — syncdesk")
-        self._set_analysis(None)
-        self.timeline.clear(info.duration_s, info.fps)
-        rate = f"{info.fps:.3f}".rstrip("0").rstrip(".")
-        self.frame_label.setText(f"{info.width}x{info.height}, {rate} fps{' (variable)' if info.variable_frame_rate else ''}"
-                                 f", {timecode(info.duration_s, info.fps)}")
+        self.video_opened.emit(path)
         if not info.has_audio:
-            self.show_error(f"{path.name} has no audio", "There is no sound to compare the lips with: "
-                            "nothing can be measured or fixed in this file.")
-            return True
+            message = ("There is no sound to compare the lips with: nothing can be measured or fixed in this file.")
+            self.show_error(f"{path.name} has no audio", message)
+            self.analysis_failed.emit(message)
+            return
         self.start_analysis()
-        return True
+
+    def _open_failed(self, name: str, message: str) -> None:
+        self.session.set_file(None, None)
+        self.viewer.clear(f"Cannot open {name}")
+        self.show_error(f"Cannot open {name}", message)
+        self.open_failed.emit(message)
+
+    def _file_changed(self, path: Optional[Path], info: Optional[MediaInfo]) -> None:
+        self.setWindowTitle(f"{path.name} — syncdesk" if path is not None else "syncdesk")
+        self.timeline.clear(info.duration_s if info else 0.0, info.fps if info else 25.0)
+        text = ""
+        if info is not None:
+            rate = f"{info.fps:.3f}".rstrip("0").rstrip(".")
+            text = (f"{info.width}x{info.height}, {rate} fps{' (variable)' if info.variable_frame_rate else ''}"
+                    f", {timecode(info.duration_s, info.fps)}")
+        self.frame_label.setText(text)
+        self._update_actions()
 
     # ---------------------------------------------------------------- analysis
     def start_analysis(self, use_cache: bool = True) -> None:
         if self.video is None:
             return
-        self._drop_analysis()
+        self.analyser.drop()
         options = self.options
         if WeightsDialog.needed(options.weights):
             if not self.interactive:
-                self.show_error("SyncNet weights are missing",
-                                "Run `syncdesk models download` or pass --weights PATH.")
+                message = "Run `syncdesk models download` or pass --weights PATH."
+                self.show_error("SyncNet weights are missing", message)
+                self.analysis_failed.emit(message)
                 return
             dialog = WeightsDialog(self.pool, self)
             if dialog.exec() != WeightsDialog.DialogCode.Accepted:
                 self.statusBar().showMessage("No SyncNet weights: analysis not started.")
                 return
             options.weights = dialog.weights_path()
-        self._set_analysis(None)
-        feed = TrackFeed(self)
-        worker = analysis_worker(self.video, options, self.cache, feed, use_cache)
-
-        def only_current(slot):  # a dropped analysis (another file opened since) is not shown
-            return lambda *args: slot(*args) if worker is self._analysis_worker else None
-
-        feed.track_ready.connect(only_current(self._track_ready))
-        worker.signals.progress.connect(only_current(self._analysis_progress))
-        worker.signals.finished.connect(only_current(self._analysis_finished))
-        worker.signals.failed.connect(only_current(self._analysis_failed))
-        worker.signals.cancelled.connect(only_current(self._analysis_cancelled))
-        worker.signals.done.connect(only_current(self._analysis_done))
-        worker.signals.done.connect(feed.deleteLater)
-        self._analysis_worker = worker
-        self.progress.setValue(0)
-        self.progress.setFormat("Starting…")
-        self.progress.show()
-        self.cancel_button.show()
-        self.statusBar().showMessage(f"Analysing {self.video.name}…")
-        self.panel.set_status(f"Analysing {self.video.name}…")
-        self._update_actions()
-        self.pool.start(worker)
-
-    @property
-    def analysing(self) -> bool:
-        return self._analysis_worker is not None
+        self.analyser.start(self.video, options, use_cache)
 
     def cancel_analysis(self) -> None:
-        if self._analysis_worker is not None:
-            self._analysis_worker.cancel()
+        if self.analyser.running:
+            self.analyser.cancel()
             self.statusBar().showMessage("Cancelling…")
 
-    def _drop_analysis(self) -> None:
-        """Cancel the running analysis and stop listening to it (its file is no longer shown)."""
-        if self._analysis_worker is not None:
-            self._analysis_worker.cancel()
-            self._analysis_done()
+    def _analysis_started(self, name: str) -> None:
+        self.progress.setValue(0)
+        self.progress.setFormat("Starting…")
+        self.statusBar().showMessage(f"Analysing {name}…")
+        self.panel.set_status(f"Analysing {name}…")
 
-    def _analysis_cancelled(self) -> None:
-        self._analysis_done()
-        self.statusBar().showMessage("Analysis cancelled.")
-        self.panel.set_status("Analysis cancelled: Analysis ▸ Analyse again (F5) starts it again.")
+    def _analysis_running(self) -> None:
+        running = self.analyser.running
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+        self._update_actions()
 
     def _analysis_progress(self, stage: str, fraction: float) -> None:
         self.progress.setValue(int(1000 * fraction))
-        self.progress.setFormat(f"{STAGES.get(stage, stage.capitalize())} %p%")
-
-    def _track_ready(self, track: Track) -> None:
-        """A track scored while the analysis goes on: show its curve and box now."""
-        if self.info is None:
-            return
-        frames = max(1, round(self.info.duration_s * ANALYSIS_FPS))
-        self.timeline.add_track(track, frames)
-        self._keep_boxes(track)
-        self._refresh_boxes()
+        self.progress.setFormat(f"{stage} %p%")
 
     def _analysis_finished(self, analysis: Analysis) -> None:
-        self._analysis_done()  # before showing it: the window is idle again when it appears
-        self._set_analysis(analysis)
         mode = "" if not analysis.timings else f" in {sum(analysis.timings.values()):.1f} s"
         self.statusBar().showMessage(f"Analysed {Path(analysis.source.path).name}{mode}.")
         self.analysis_shown.emit(analysis)
 
     def _analysis_failed(self, message: str) -> None:
-        self._analysis_done()
         self.panel.set_status(f"No result: {message}")
         self.show_error("Analysis failed", message)
         self.analysis_failed.emit(message)
 
-    def _analysis_done(self) -> None:
-        self._analysis_worker = None
-        self.progress.hide()
-        self.cancel_button.hide()
-        self._update_actions()
+    def _analysis_cancelled(self) -> None:
+        self.statusBar().showMessage("Analysis cancelled.")
+        self.panel.set_status("Analysis cancelled: Analysis ▸ Analyse again (F5) starts it again.")
 
-    def _set_analysis(self, analysis: Optional[Analysis]) -> None:
-        self.analysis = analysis
-        self._boxes = {}
+    # ------------------------------------------------------- session -> views
+    def _analysis_changed(self, analysis: Optional[Analysis]) -> None:
         if analysis is not None:
             self.timeline.set_analysis(analysis)
-            for track in analysis.tracks:
-                self._keep_boxes(track)
+        elif self.info is not None:
+            self.timeline.clear(self.info.duration_s, self.info.fps)
         self.panel.set_analysis(analysis)
-        self.player.set_shift(self.panel.shift_ms)
-        self._refresh_boxes()
         self._update_actions()
 
-    # ------------------------------------------------------------------ viewer
-    def _keep_boxes(self, track: Track) -> None:
-        """A track's boxes as an array (frame i - start -> x1, y1, x2, y2) for drawing."""
-        self._boxes[track.id] = (track.start_frame, np.asarray(track.boxes, dtype=float)[:, 1:5])
+    def _track_added(self, track: Track) -> None:
+        """A track scored while the analysis goes on: its curve now (its box: ``_boxes_changed``)."""
+        if self.info is not None:
+            self.timeline.add_track(track, max(1, round(self.info.duration_s * ANALYSIS_FPS)))
 
-    def _frame_boxes(self, time_s: float) -> list[FaceBox]:
-        frame = round(time_s * ANALYSIS_FPS)
-        speaker = None
-        if self.analysis is not None and 0 <= frame < len(self.analysis.active_speaker):
-            speaker = self.analysis.active_speaker[frame]
-        boxes = []
-        for track_id, (start, rows) in self._boxes.items():
-            if start <= frame < start + len(rows):
-                x1, y1, x2, y2 = (float(v) for v in rows[frame - start])
-                boxes.append(FaceBox(track_id, (x1, y1, x2, y2), track_colour(track_id), speaker == track_id,
-                                     self._selected == track_id))
-        return boxes
-
-    def _frame_shown(self, frame: VideoFrame) -> None:
-        self.viewer.show_frame(frame.image, self._frame_boxes(frame.time_s))
+    def _frame_changed(self, frame: VideoFrame) -> None:
+        self.viewer.show_frame(frame.image, self.session.boxes_at(frame.time_s))
         self.timeline.set_position(frame.time_s)
-        fps = self.info.fps if self.info else 25.0
-        self.time_label.setText(timecode(frame.time_s, fps))
+        self.time_label.setText(timecode(frame.time_s, self.session.fps))
 
-    def _refresh_boxes(self) -> None:
-        if self.player.reader is not None:
-            self.viewer.set_boxes(self._frame_boxes(self.player.position))
+    def _boxes_changed(self) -> None:
+        if self.session.frame is not None:
+            self.viewer.set_boxes(self.session.boxes_at(self.session.time_s))
 
-    def _playing_changed(self, playing: bool) -> None:
-        self.play_button.setText("⏸" if playing else "▶")
+    def _playing_changed(self) -> None:
+        self.play_button.setText("⏸" if self.player.rate else "▶")
 
     def select_track(self, track_id: int) -> None:
         """Highlight a track and jump to its first frame."""
-        self._selected = track_id
-        self.panel.select_track(track_id)
-        start = self._boxes.get(track_id, (0, None))[0]
-        self.player.seek(start / ANALYSIS_FPS)
-        self._refresh_boxes()
+        self.session.select(track_id)
+        self.player.seek(self.session.track_start_s(track_id))
 
     # ------------------------------------------------------------------ export
-    def ask_export_path(self, suggested: Path) -> Optional[Path]:
-        name, _ = QFileDialog.getSaveFileName(self, "Apply offset: save the fixed copy as", str(suggested),
-                                              VIDEO_FILTER)
-        return Path(name) if name else None
-
     def export(self) -> None:
-        if self.video is None or self.analysis is None or self._export_worker is not None:
+        if self.video is None or self.analysis is None or self.exporter.running:
             return
         self.player.pause()
-        suggested = self.video.with_name(f"{self.video.stem}.synced{self.video.suffix}")
-        target = self.ask_export_path(suggested)
-        if target is None:
-            return
-        if same_file(target, self.video):
-            self.show_error("Choose another name", "The fixed copy cannot replace the original: "
-                            "syncdesk never overwrites the file it reads.")
-            return
-        shift = self.panel.shift_ms
-        worker = export_worker(self.video, target, shift)
-        dialog = QProgressDialog(f"Writing {target.name}…", "Cancel", 0, 1000, self)
-        dialog.setObjectName("export_progress")
-        dialog.setWindowTitle("Apply offset")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(0)
-        dialog.canceled.connect(worker.cancel)
-        worker.signals.progress.connect(lambda _stage, fraction: dialog.setValue(int(1000 * fraction)))
-        worker.signals.finished.connect(lambda result: self._export_finished(result, target))
-        worker.signals.failed.connect(lambda message: self.show_error("Export failed", message))
-        worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("Export cancelled; nothing was written."))
-        worker.signals.done.connect(lambda: self._export_done(dialog))
-        self.export_dialog = dialog
-        self._export_worker = worker
-        self._update_actions()
-        dialog.show()
-        self.pool.start(worker)
-
-    def _export_done(self, dialog: QProgressDialog) -> None:
-        dialog.reset()
-        dialog.hide()
-        self._export_worker = None
-        self._update_actions()
-
-    def _export_finished(self, result: ExportResult, target: Path) -> None:
-        self.statusBar().showMessage(f"Wrote {target.name}: {result.describe()}")
-        box = QMessageBox(QMessageBox.Icon.Information, "Offset applied", f"Wrote {target.name}",
-                          QMessageBox.StandardButton.Close, self)
-        box.setInformativeText(result.describe())
-        box.setObjectName("export_done")
-        show = box.addButton("Show in folder", QMessageBox.ButtonRole.ActionRole)
-        show.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(target.parent))))
-        self._show_box(box)
-        self.export_finished.emit(result)
+        self.exporter.export(self.video, self.session.shift_ms)
 
     # ------------------------------------------------------------ dialogs etc.
     def show_error(self, title: str, message: str) -> None:
@@ -507,7 +454,7 @@ class MainWindow(QMainWindow):
         self.batch.options = self.options
         self.settings.set_options(self.options)
         self._show_device()
-        if self.video is not None and self._analysis_worker is None:
+        if self.video is not None and not self.analyser.running:
             self.start_analysis()
 
     def _about(self) -> None:

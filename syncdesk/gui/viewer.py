@@ -6,7 +6,6 @@ platform-notes.md), so what it shows is exactly the frame the reader returned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -14,16 +13,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-
-@dataclass(frozen=True)
-class FaceBox:
-    """One track's box on the current frame, in source pixels."""
-
-    track_id: int
-    box: tuple[float, float, float, float]
-    colour: str
-    speaking: bool
-    selected: bool = False
+from .session import FaceBox
 
 
 class FrameView(QWidget):

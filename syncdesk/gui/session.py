@@ -1,0 +1,141 @@
+"""What the window is looking at, without Qt: the file, the frame on screen, the audio shift, the
+selected track and the analysis (napari's model/view split: views and controllers bind to this).
+
+Every setter fires its event only when the value really changes, so a view that writes back what
+it was just told (the playhead echoing the player) ends the loop instead of starting one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..core import ANALYSIS_FPS, Analysis, MediaInfo, Track, VideoFrame, track_colour
+
+
+class Event:
+    """A list of callbacks called in the order they were connected."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class SessionEvents:
+    def __init__(self) -> None:
+        self.file = Event()  # (path, info), or (None, None) when closed
+        self.frame = Event()  # VideoFrame now on screen
+        self.shift = Event()  # ms, positive = delay the audio
+        self.selected = Event()  # track id or None
+        self.analysis = Event()  # Analysis or None (cleared, or a new one on the way)
+        self.track = Event()  # Track scored while the analysis goes on
+        self.boxes = Event()  # () the face boxes changed (query ``boxes_at``)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """One track's box on a frame, in source pixels."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    colour: str
+    speaking: bool
+    selected: bool = False
+
+
+class Session:
+    def __init__(self) -> None:
+        self.events = SessionEvents()
+        self.path: Optional[Path] = None
+        self.info: Optional[MediaInfo] = None
+        self.frame: Optional[VideoFrame] = None
+        self.shift_ms = 0.0
+        self.selected: Optional[int] = None
+        self.analysis: Optional[Analysis] = None
+        self._boxes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (first frame, rows of x1 y1 x2 y2)
+
+    # -------------------------------------------------------------------- file
+    def set_file(self, path: Optional[Path], info: Optional[MediaInfo]) -> None:
+        """A new file (or none): everything known about the previous one is dropped."""
+        self.set_analysis(None)
+        self.select(None)
+        self.frame = None
+        self.path, self.info = path, info
+        self.events.file.emit(path, info)
+
+    @property
+    def time_s(self) -> float:
+        """The time of the frame on screen (seconds from the first frame)."""
+        return self.frame.time_s if self.frame is not None else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.info.fps if self.info is not None and self.info.fps > 0 else 25.0
+
+    def show_frame(self, frame: VideoFrame) -> None:
+        if self.frame is not None and frame.time_s == self.frame.time_s and frame.image is self.frame.image:
+            return
+        self.frame = frame
+        self.events.frame.emit(frame)
+
+    # ------------------------------------------------------------ user choices
+    def set_shift(self, shift_ms: float) -> None:
+        if shift_ms != self.shift_ms:
+            self.shift_ms = shift_ms
+            self.events.shift.emit(shift_ms)
+
+    def select(self, track_id: Optional[int]) -> None:
+        if track_id != self.selected:
+            self.selected = track_id
+            self.events.selected.emit(track_id)
+            self.events.boxes.emit()
+
+    def track_start_s(self, track_id: int) -> float:
+        """Where a known track starts (0 for an unknown one)."""
+        return self._boxes.get(track_id, (0, None))[0] / ANALYSIS_FPS
+
+    # ---------------------------------------------------------------- analysis
+    def set_analysis(self, analysis: Optional[Analysis]) -> None:
+        if analysis is None and self.analysis is None and not self._boxes:
+            return
+        self.analysis = analysis
+        self._boxes = {}
+        for track in analysis.tracks if analysis is not None else ():
+            self._keep_boxes(track)
+        self.events.analysis.emit(analysis)
+        self.events.boxes.emit()
+
+    def add_track(self, track: Track) -> None:
+        """A track scored before the analysis ends: its curve and boxes can be shown now."""
+        self._keep_boxes(track)
+        self.events.track.emit(track)
+        self.events.boxes.emit()
+
+    def _keep_boxes(self, track: Track) -> None:
+        self._boxes[track.id] = (track.start_frame, np.asarray(track.boxes, dtype=float).reshape(-1, 5)[:, 1:5])
+
+    def boxes_at(self, time_s: float) -> list[FaceBox]:
+        """Each track's box at ``time_s`` (analysis frames), the active speaker's marked."""
+        frame = round(time_s * ANALYSIS_FPS)
+        speaker = None
+        if self.analysis is not None and 0 <= frame < len(self.analysis.active_speaker):
+            speaker = self.analysis.active_speaker[frame]
+        boxes = []
+        for track_id, (start, rows) in self._boxes.items():
+            if start <= frame < start + len(rows):
+                x1, y1, x2, y2 = (float(v) for v in rows[frame - start])
+                boxes.append(FaceBox(track_id, (x1, y1, x2, y2), track_colour(track_id), speaker == track_id,
+                                     self.selected == track_id))
+        return boxes
