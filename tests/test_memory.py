@@ -11,10 +11,19 @@ from syncdesk.core import memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_importing_the_engine_tunes_malloc():
-    code = "import syncdesk.core.analysis, syncdesk.core.memory as m; print(m._done)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "True"
+@pytest.mark.skipif(memory._LIBC is None, reason="glibc only")
+@pytest.mark.parametrize(("argv", "tuned"), [
+    (["analyze", "missing.avi"], True),
+    (["fix", "missing.avi", "-o", "fixed.mp4", "--offset-ms", "40"], True),
+    (["models", "path"], False),
+])
+def test_only_the_commands_that_analyse_tune_malloc(argv, tuned):
+    """The program tunes malloc for analyze and fix; other commands, the app and a plain import of the
+    engine keep glibc's defaults."""
+    code = ("import sys, syncdesk.cli as cli, syncdesk.core.analysis, syncdesk.core.memory as m; "
+            "cli._run(cli.build_parser().parse_args(sys.argv[1:]), program=True); print(m._done)")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == str(tuned), result.stdout + result.stderr
 
 
 @pytest.mark.skipif(memory._LIBC is None, reason="glibc only")

@@ -20,6 +20,9 @@ from ..core import Cancelled, SyncdeskError
 from . import analyze, batch, cache, fix, gui, models
 
 
+#: commands whose process runs an analysis: they get the malloc settings that keep memory flat
+ANALYSING_COMMANDS = ("analyze", "fix")
+
 def version_text() -> str:
     """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
     import torch  # only when asked: --help and the parser stay fast
@@ -108,6 +111,10 @@ def _import_frozen(module: str) -> None:
 
 def _run(args: argparse.Namespace, program: bool) -> int:
     try:
+        if program and args.command in ANALYSING_COMMANDS:
+            from ..core.memory import tune_malloc  # here, not at import: the other commands skip its cost
+
+            tune_malloc()  # before torch's threads and our reader thread first allocate
         if program and getattr(args, "engine", None):
             _import_frozen(args.engine)
         return int(args.run(args) or 0)

@@ -14,7 +14,6 @@ from .cancel import CancelToken
 from .options import AnalysisOptions, validate_options
 from .pipeline import (AnalysisContext, build_analysis, decide_verdict, embed_face_tracks, embed_whole_frame,
                        find_faces, find_speaker, load_engine, load_model, open_media, read_audio, run_stages)
-from .pipeline.track_score import silence_weights as _silence_weights  # noqa: F401 - tests/test_scoring.py
 from .progress import ProgressCallback
 from .results import Analysis, Track
 
