@@ -15,7 +15,8 @@ from .context import AnalysisContext, Stage, Timer, run_stages
 from .embed_stage import embed_face_tracks, embed_whole_frame
 from .engine_stage import load_engine, load_model
 from .faces_stage import find_faces
-from .media_stage import ClipAudio, decode_frames, open_media, read_audio
+from .clip_audio import ClipAudio
+from .media_stage import decode_frames, open_media, read_audio
 from .verdict_stage import build_analysis, decide_verdict, find_speaker
 
 __all__ = [

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..faces.detectors import FaceDetector
     from ..faces.tracking import FaceTrack
     from ..speaker import ClipVerdict
-    from .media_stage import ClipAudio
+    from .clip_audio import ClipAudio
 
 #: frames between two progress reports in the streaming loops
 REPORT_EVERY = 25

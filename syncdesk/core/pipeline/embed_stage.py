@@ -21,7 +21,8 @@ from ..shots import ShotDetector
 from ..sync.embed import AudioEmbeddings, WindowScorer
 from ..sync.windows import INPUT_SIZE, WINDOW_FRAMES
 from .context import AnalysisContext
-from .media_stage import ClipAudio, decode_frames
+from .clip_audio import ClipAudio
+from .media_stage import decode_frames
 from .track_score import score_track
 
 Frames = Optional[Iterable[media.AnalysisFrame]]
