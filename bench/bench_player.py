@@ -27,26 +27,10 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("SYNCDESK_AUDIO_BACKEND", "null")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
 
-
-def make_clip(path: Path, width: int, height: int, seconds: float, fps: int = 25) -> Path:
-    """H.264 (x264 ultrafast, default GOP of 250) of noise sliding sideways: every frame differs."""
-    frames = int(round(seconds * fps))
-    rng = np.random.default_rng(0)
-    luma = rng.integers(16, 235, (height, width + 8 * frames), dtype=np.uint8)
-    chroma = np.full(width * height // 2, 128, np.uint8)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for index in range(frames):
-            y = luma[:, 8 * index: 8 * index + width].reshape(-1)
-            frame = av.VideoFrame.from_ndarray(np.concatenate([y, chroma]).reshape(height * 3 // 2, width),
-                                               format="yuv420p")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
+from tests.big_clips import make_h264_clip  # noqa: E402
 
 
 class GapMeter:
@@ -147,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("SYNCDESK_DATA_DIR", folder)
-        clips = [("1080p25", make_clip(Path(folder) / "1080p.mp4", 1920, 1080, args.seconds), args.seconds),
-                 ("2160p25", make_clip(Path(folder) / "2160p.mp4", 3840, 2160, args.seconds_4k), args.seconds_4k)]
+        clips = [("1080p25", make_h264_clip(Path(folder) / "1080p.mp4", 1920, 1080, args.seconds), args.seconds),
+                 ("2160p25", make_h264_clip(Path(folder) / "2160p.mp4", 3840, 2160, args.seconds_4k), args.seconds_4k)]
         rows = []
         for name, clip, seconds in clips:
             result = measure(clip, max(1.0, seconds - 1.0))

@@ -18,6 +18,7 @@ from syncdesk.core.options import AnalysisOptions
 from syncdesk.gui.app_settings import AppSettings
 from syncdesk.gui.main_window import MainWindow, device_description
 
+from .big_clips import make_h264_clip
 from .oracle import make_flash_clip
 from .test_export import audio_of, measured_shift_ms
 
@@ -104,25 +105,6 @@ def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_
     print(f"{len(ticks)} ticks in {seconds:.2f} s, longest gap {1000 * gaps.max():.0f} ms")
     assert len(ticks) >= 0.25 * seconds / 0.02  # a quarter of a free loop's ticks, on 2 busy cores
     assert gaps.max() < 0.5  # never frozen for half a second
-
-
-def make_h264_clip(path: Path, width: int, height: int, seconds: float, fps: int = 25) -> Path:
-    """Silent H.264 (x264 ultrafast, GOP 250) of noise sliding sideways: every frame differs."""
-    frames = int(round(seconds * fps))
-    luma = np.random.default_rng(0).integers(16, 235, (height, width + 8 * frames), dtype=np.uint8)
-    chroma = np.full(width * height // 2, 128, np.uint8)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for index in range(frames):
-            y = luma[:, 8 * index: 8 * index + width].reshape(-1)
-            frame = av.VideoFrame.from_ndarray(np.concatenate([y, chroma]).reshape(height * 3 // 2, width),
-                                               format="yuv420p")
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
 
 
 @pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])

@@ -227,7 +227,7 @@ class FrameSource(QObject):
         """A seek (``frame_at`` returns the current frame without decoding when it is the one on
         screen at that time) then the steps; only the frame reached is sent."""
         try:
-            frame: Optional[VideoFrame] = reader.frame_at(seek) if seek is not None else reader.current
+            frame: Optional[VideoFrame] = reader.frame_at(seek) if seek is not None else reader.current  # off-gui
             for _ in range(abs(steps)):
                 moved = reader.next_frame() if steps > 0 else reader.previous_frame()
                 if moved is None:
@@ -241,14 +241,14 @@ class FrameSource(QObject):
     def _decode_ahead(self, reader: FrameReader, plan: Plan) -> None:
         try:
             if not self._plan_ready:
-                reader.frame_at(plan.origin)  # the frame shown: the look-ahead starts after it
+                reader.frame_at(plan.origin)  # off-gui; the frame shown: the look-ahead starts after it
                 with self._lock:
                     self._plan_ready = self._plan is plan
                 return
             target = plan.target()
             behind = target - reader.current.time_s if plan.rate > 0 else reader.current.time_s - target
             if behind > LATE_S * max(1.0, abs(plan.rate)):
-                frame = reader.frame_at(max(0.0, target + plan.rate * 0.1))  # jump to where the clock will be
+                frame = reader.frame_at(max(0.0, target + plan.rate * 0.1))  # off-gui; jump to the clock
             else:
                 frame = reader.next_frame() if plan.rate > 0 else reader.previous_frame()
         except SyncdeskError as exc:
