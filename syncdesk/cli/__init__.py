@@ -7,13 +7,11 @@ traceback), 2 bad usage (argparse's own code).
 from __future__ import annotations
 
 import argparse
-import atexit
 import gc
 import importlib
 import os
 import sys
-import threading
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 from .. import __version__
 from ..core import Cancelled, SyncdeskError
@@ -63,44 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command. ``argv`` None means the program's own arguments (the console script,
-    ``python -m syncdesk``): the process ends after this command, so the collector may skip every
-    object alive by then (tests pass ``argv`` and keep their collector as it was)."""
-    program = argv is None
-    try:
-        args = build_parser().parse_args(argv)
-        code = _run(args, program)
-    finally:
-        if program:
-            # the interpreter's exit would collect every object still alive (torch's: ~190k) only
-            # to free nothing; it skips frozen ones, which cuts the exit from ~0.2 s to ~0.08 s
-            gc.freeze()
-    if program and getattr(args, "engine", None):
-        _end_process(code)
-    return code
-
-
-def _end_process(code: int) -> NoReturn:
-    """End the program at once after an engine command: flush, run the ``atexit`` handlers, and
-    skip the interpreter's teardown of torch's modules and C++ state (~0.07 s that frees nothing
-    the OS does not). Its files are closed by then; a Python thread still running (none should
-    be) gets the normal exit instead, which waits for it."""
-    main_thread = threading.main_thread()
-    if any(not thread.daemon for thread in threading.enumerate() if thread is not main_thread):
-        sys.exit(code)
-    atexit._run_exitfuncs()  # a failing handler's error is printed there, never raised
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:  # None when the program started with it closed (pythonw, `>&-`)
-                stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
-            pass
-    os._exit(code)
+    ``python -m syncdesk``); tests pass ``argv`` and keep their process as it was."""
+    args = build_parser().parse_args(argv)
+    return _run(args, program=argv is None)
 
 
 def _import_frozen(module: str) -> None:
     """Import a command's engine (``set_defaults(engine=...)``) before it runs, with the collector
-    paused, then freeze it: torch's import would run three full collections (~70 ms) for a few
-    thousand objects of garbage, which now stay until the exit."""
+    paused, then freeze what it loaded: torch's import would otherwise run full collections over its
+    own objects, and every later full collection of the run would walk them again (the README's
+    performance section has the measured saving)."""
     gc.disable()
     try:
         importlib.import_module(module)
