@@ -19,7 +19,8 @@ _EXPORTS: dict[str, str] = {
     "CancelToken": "cancel", "ProgressCallback": "progress",
     "SyncdeskError": "errors", "Cancelled": "errors", "WeightsError": "errors", "MediaError": "errors",
     # results and what they mean
-    "Analysis": "results", "Track": "results", "SCHEMA": "results",
+    "Analysis": "results", "Track": "results", "SCHEMA": "results", "SyncOverTime": "results",
+    "SyncPoint": "results", "SyncSegment": "results", "SYNC_MODELS": "results",
     "save_analysis": "results:save", "load_analysis": "results:load",
     "AnalysisCache": "cache",
     "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",

@@ -57,6 +57,50 @@ class Track:
 
 
 @dataclass
+class SyncPoint:
+    """The offset measured over one sliding window (contract.md, "Sync over time")."""
+
+    t_s: float  # the window's centre, seconds on the file's own clock
+    offset_ms: Optional[float]  # None: no evidence here (silence, nobody speaking, no face)
+    confidence: float
+
+
+@dataclass
+class SyncSegment:
+    """A piece of the file with one offset; with a ``drift`` model, the line's value at ``start_s``
+    (``offset_ms``) and at ``end_s`` (``end_offset_ms``)."""
+
+    start_s: float
+    end_s: float
+    offset_ms: Optional[float]
+    confidence: float
+    end_offset_ms: Optional[float] = None
+
+
+#: what ``SyncOverTime.model`` may say
+SYNC_MODELS = ("constant", "drift", "steps", "unknown")
+
+
+@dataclass
+class SyncOverTime:
+    """The offset as a function of time and the model of the whole file chosen from it."""
+
+    window_s: float
+    hop_s: float
+    points: list[SyncPoint]
+    model: str  # one of SYNC_MODELS
+    drift_ms_per_min: Optional[float] = None  # with "drift": > 0 means the audio's lead grows
+    segments: list[SyncSegment] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SyncOverTime":
+        fields = dict(data)
+        fields["points"] = [SyncPoint(**point) for point in fields["points"]]
+        fields["segments"] = [SyncSegment(**segment) for segment in fields.get("segments", [])]
+        return cls(**fields)
+
+
+@dataclass
 class Analysis:
     source: Source
     engine: Engine
@@ -72,6 +116,7 @@ class Analysis:
     #: where the clip's verdict comes from: "speaking-tracks", "whole-frame" or "no-confident-speaker"
     verdict_source: str = "whole-frame"
     verdict_tracks: list[int] = field(default_factory=list)  # the tracks it combines
+    sync_over_time: Optional[SyncOverTime] = None
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +124,8 @@ class Analysis:
         for track in data["tracks"]:
             if track["dists"] is None:
                 del track["dists"]
+        if data["sync_over_time"] is None:
+            del data["sync_over_time"]
         ordered = {"schema": data.pop("schema")}
         ordered.update(data)
         return ordered
@@ -92,6 +139,8 @@ class Analysis:
         fields["source"] = Source(**fields["source"])
         fields["engine"] = Engine(**fields["engine"])
         fields["tracks"] = [Track(**track) for track in fields["tracks"]]
+        if fields.get("sync_over_time") is not None:
+            fields["sync_over_time"] = SyncOverTime.from_dict(fields["sync_over_time"])
         return cls(**fields)
 
 
