@@ -143,7 +143,11 @@ class FrameReader:
     def _restart(self, time_s: Optional[float]) -> None:
         if time_s is not None:
             target = int((self._t0 + Fraction(time_s).limit_denominator(1_000_000)) / self._stream.time_base)
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            try:
+                self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as exc:
+                raise MediaError(f"seeking in {self.path.name} failed: the file is corrupt or truncated "
+                                 f"({ffmpeg_reason(exc)})") from None
         self._decoder = self._decode()
         self._pending = None
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import weakref
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -42,7 +43,7 @@ class Opened:
     path: Path
     info: MediaInfo
     frame: VideoFrame
-    start_time: object  # Fraction: the first frame's presentation time in the file
+    start_time: Fraction  # the first frame's presentation time in the file
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Plan:
 class _DecoderThread(QThread):
     """A QThread (not a Python thread): PySide delivers signals emitted here as queued ones."""
 
-    def __init__(self, body) -> None:
+    def __init__(self, body: Callable[[], None]) -> None:
         super().__init__()
         self.setObjectName("frame-decoder")
         self._body = body
@@ -162,7 +163,7 @@ class FrameSource(QObject):
             self._stop = True
             self._lock.notify()
         if self._thread is not None:
-            self._thread.wait(5000)
+            self._thread.wait()  # one decode at most: destroying a running QThread aborts the program
 
     def _post(self) -> int:
         self._request += 1
@@ -194,15 +195,22 @@ class FrameSource(QObject):
                     request, path, seek, steps = self._request, self._open, self._seek, self._steps
                     self._open, self._seek, self._steps = None, None, 0
                     plan = self._plan
-                if path is not None:
-                    if reader is not None:
-                        reader.close()
-                    reader = self._open_reader(path, request)
-                if (seek is not None or steps) and reader is not None:
-                    self._answer(reader, seek, steps, request)
-                elif path is None and plan is not None and reader is not None:
-                    self._decode_ahead(reader, plan)
-                    continue
+                try:
+                    if path is not None:
+                        opened = self._open_reader(path, request)
+                        if opened is not None:  # a file that cannot be opened leaves the one shown open
+                            if reader is not None:
+                                reader.close()
+                            reader = opened
+                    if (seek is not None or steps) and reader is not None:
+                        self._answer(reader, seek, steps, request)
+                    elif path is None and plan is not None and reader is not None:
+                        self._decode_ahead(reader, plan)
+                        continue
+                except Exception as exc:  # noqa: BLE001 - the thread must outlive any one bad request
+                    log.exception("decoding failed")
+                    name = (path or (reader.path if reader is not None else Path("the file"))).name
+                    self.failed.emit(name, f"decoding failed unexpectedly ({type(exc).__name__}: {exc})", request)
                 if request != answered:
                     answered = request
                     self.settled.emit(request)
