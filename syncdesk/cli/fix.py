@@ -1,4 +1,8 @@
-"""``syncdesk fix VIDEO -o OUT``: write a copy with the audio shifted back in sync, video copied."""
+"""``syncdesk fix VIDEO -o OUT``: write a copy with the audio shifted back in sync, video copied.
+
+One offset (``--offset-ms``, ``--offset-frames``), or the analysis's sync over time (``--auto``:
+a drift resampled away, steps shifted one segment at a time), or a segment list (``--segments``).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from ..core import FRAME_MS, PRESETS, SyncdeskError, direction
 from .analyze import add_analysis_options, options_from
 from .progress import StageBar
+
+if TYPE_CHECKING:
+    from ..core import Analysis, SyncOverTime
 
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
 #: --auto applies a verdict only from this preset's confidence up (without --force)
@@ -53,7 +61,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                      help=f"offset to remove in analysis frames of {FRAME_MS:.0f} ms")
     how.add_argument("--auto", action="store_true",
                      help=f"analyse VIDEO first and apply its verdict (needs confidence >= "
-                          f"{AUTO_PRESET.min_confidence:g}, the {AUTO_PRESET.name!r} preset, unless --force)")
+                          f"{AUTO_PRESET.min_confidence:g}, the {AUTO_PRESET.name!r} preset, unless --force); "
+                          f"a drift or steps found over time are corrected along the file")
+    how.add_argument("--segments", type=Path, metavar="FILE.json",
+                     help="apply an edited segment list: a JSON list of {start_s, end_s, offset_ms[, end_offset_ms]} "
+                          "or an object with a \"segments\" array (an analysis document or its sync_over_time); "
+                          "end_offset_ms makes a segment a drift line")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--lossless", action="store_true",
                         help="mp4/mov only: shift with an edit list instead of re-encoding the audio "
@@ -67,8 +80,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
-    """Analyse, then the offset to apply and whether the verdict is "in sync"."""
+def _refuse_lossless(over_time: "SyncOverTime") -> None:
+    if over_time.model != "constant":
+        raise SyncdeskError(
+            f"--lossless can only apply one constant shift (an edit list moves the whole track), and this "
+            f"offset changes along the file ({over_time.model}): nothing written; drop --lossless to re-encode "
+            f"the audio")
+
+
+def _over_time_to_apply(analysis: "Analysis", force: bool) -> Optional["SyncOverTime"]:
+    """The analysis's drift or steps, when it found one, checked for confidence; None: apply the verdict."""
+    over_time = analysis.sync_over_time
+    if over_time is None or over_time.model not in ("drift", "steps"):
+        return None
+    print(f"sync over time: {over_time.model}")
+    weakest = min(over_time.segments, key=lambda segment: segment.confidence, default=None)
+    if weakest is not None and weakest.confidence < AUTO_PRESET.min_confidence and not force:
+        raise SyncdeskError(
+            f"the segment from {weakest.start_s:.1f} s to {weakest.end_s:.1f} s has confidence "
+            f"{weakest.confidence:.2f}, below {AUTO_PRESET.min_confidence:g} (the {AUTO_PRESET.name!r} preset): "
+            f"nothing written; pass --force to apply it anyway, or edit it and pass --segments")
+    return over_time
+
+
+def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, Optional["SyncOverTime"]]:
+    """Analyse, then the offset to apply, whether the verdict is "in sync", and the offset over time
+    to apply instead when the analysis found a drift or steps."""
     from ..core import analyze  # imports torch: not needed for --help or a manual offset
 
     analysis = analyze(args.video, options_from(args), progress=bar)
@@ -76,29 +113,45 @@ def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool]:
     sign = "+" if analysis.offset_frames > 0 else ""
     print(f"analysis: {direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
           f"confidence {analysis.confidence:.2f})")
+    over_time = _over_time_to_apply(analysis, args.force)
+    if over_time is not None:
+        return analysis.offset_ms, False, over_time
     if analysis.confidence < AUTO_PRESET.min_confidence and not args.force:
         raise SyncdeskError(
             f"confidence {analysis.confidence:.2f} is below {AUTO_PRESET.min_confidence:g} "
             f"(the {AUTO_PRESET.name!r} preset): nothing written; pass --force to apply it anyway")
-    return analysis.offset_ms, analysis.offset_frames == 0
+    return analysis.offset_ms, analysis.offset_frames == 0, None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core import preflight, shift_audio  # the writer: not needed to build the parser (start-up of every command)
+    # the writer: not needed to build the parser (start-up of every command)
+    from ..core import correct_audio, preflight, shift_audio
+    from ..core.export import load_segments
 
-    # refuse a bad output before a long analysis
+    # refuse a bad output or segment list before a long analysis
     preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
+    over_time = load_segments(args.segments) if args.segments is not None else None
     with StageBar(quiet=args.quiet) as bar:
-        if args.auto:
-            offset_ms, in_sync = _auto_offset(args, bar)
-        else:
+        offset_ms, in_sync = 0.0, False
+        if over_time is not None and over_time.model == "constant":  # one offset: as if given with --offset-ms
+            offset_ms, over_time = float(over_time.segments[0].offset_ms or 0.0), None
+            in_sync = offset_ms == 0
+        elif args.auto:
+            offset_ms, in_sync, over_time = _auto_offset(args, bar)
+        elif over_time is None:
             offset_ms = args.offset_ms if args.offset_ms is not None else args.offset_frames * FRAME_MS
             in_sync = offset_ms == 0
         if in_sync and not args.force:
             print("audio and video are in sync: nothing written (pass --force to write a copy anyway)")
             return 0
-        result = shift_audio(args.video, args.output, offset_ms, lossless=args.lossless,
-                                    overwrite=args.overwrite, all_audio=args.all_audio, progress=bar)
+        if over_time is not None:
+            if args.lossless:
+                _refuse_lossless(over_time)
+            result = correct_audio(args.video, args.output, over_time, overwrite=args.overwrite,
+                                   all_audio=args.all_audio, progress=bar)
+        else:
+            result = shift_audio(args.video, args.output, offset_ms, lossless=args.lossless,
+                                 overwrite=args.overwrite, all_audio=args.all_audio, progress=bar)
     print(result.describe())
     for detail in result.details():
         print(f"  {detail}")

@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "timecode": "timecodes", "track_colour": "palette",
     # writing files
     "shift_audio": "export", "preflight": "export", "same_file": "export", "ExportResult": "export",
+    "correct_audio": "export",
     "check_review_output": "annotate:check_output", "write_review": "annotate",
     # models, devices, detectors
     "MODELS": "models.weights", "ModelSpec": "models.weights", "model_path": "models.weights",
@@ -42,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "dtype_name": "models.device", "resolve_precision": "models.device", "precision_in_use": "models.device",
     "load_syncnet": "sync.model",
     "resolve_detector": "faces.choose:resolve_name",
+    "MB": "sizes", "human_size": "sizes",
     # where files live
     "data_dir": "settings", "models_dir": "settings", "cache_dir": "settings", "DATA_DIR_ENV": "settings",
 }

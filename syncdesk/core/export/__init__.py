@@ -40,7 +40,8 @@ or Ctrl-C the ``.part`` file is removed.
 from .audio import SampleShifter
 from .paths import check_paths, preflight, same_file
 from .result import ExportError, ExportResult
-from .writer import shift_audio, verify
+from .segments import SegmentFix, check_segments, load_segments
+from .writer import correct_audio, shift_audio, verify
 
-__all__ = ["ExportError", "ExportResult", "SampleShifter", "check_paths", "preflight", "same_file", "shift_audio",
-           "verify"]
+__all__ = ["ExportError", "ExportResult", "SampleShifter", "SegmentFix", "check_paths", "check_segments",
+           "correct_audio", "load_segments", "preflight", "same_file", "shift_audio", "verify"]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Optional, cast
+from typing import Iterable, Optional, Sequence, Union, cast
 
 import av
 import numpy as np
 from av.audio.stream import AudioStream
 
 from .result import ExportError
+from .segments import SegmentFix, pieces
+from .timemap import Remapper
 
 #: "high" bit rate: kilobits per second per channel for lossy codecs, and each codec's ceiling
 HIGH_KBPS_PER_CHANNEL = {"aac": 128, "mp3": 160, "opus": 96, "ac3": 192, "eac3": 192, "mp2": 192, "wmav2": 96}
@@ -75,7 +77,8 @@ class AudioJob:
     fmt: str
     planar: bool
     converter: av.AudioResampler
-    shifter: Optional[SampleShifter] = None
+    fixes: Sequence[SegmentFix] = ()  # an offset over time instead of ``shift``
+    shifter: Optional[Union[SampleShifter, Remapper]] = None
     start_pts: Optional[int] = None  # first decoded sample, in 1/rate
     source_end: Optional[Fraction] = None  # where the source's packets say its sound ends
     held: Optional[av.Packet] = None
@@ -100,7 +103,7 @@ class AudioJob:
             for chunk in self.converter.resample(frame):
                 samples = _as_samples(chunk)
                 if self.shifter is None:
-                    self.shifter = SampleShifter(self.shift, samples.shape[1], samples.dtype)
+                    self.shifter = self._shifter(samples.shape[1], samples.dtype)
                 if gap > self.rate // 500:
                     self._encode(self.shifter.push(np.zeros((gap, samples.shape[1]), samples.dtype)), out)
                 elif gap < -(self.rate // 500):
@@ -117,6 +120,12 @@ class AudioJob:
             if self.shifter is not None:
                 self._encode(self.shifter.finish(), out)
             self._mux(self.target.encode(None), out, last=True)
+
+    def _shifter(self, channels: int, dtype: np.dtype) -> Union[SampleShifter, Remapper]:
+        if not self.fixes:
+            return SampleShifter(self.shift, channels, dtype)
+        assert self.start_pts is not None
+        return Remapper(pieces(self.fixes, self.rate, self.start_pts), channels, dtype, self.rate)
 
     def _encode(self, samples: np.ndarray, out: av.container.OutputContainer) -> None:
         if not len(samples):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional, cast
+from typing import Optional, Sequence, cast
 
 import av
 from av.audio.stream import AudioStream
@@ -13,6 +13,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from .audio import AudioJob, add_encoder
 from .result import ExportError
+from .segments import SegmentFix
 
 
 def is_chapter_track(container: av.container.Container, stream: av.stream.Stream) -> bool:
@@ -47,7 +48,8 @@ class Plan:
 
 
 def plan_streams(inp: av.container.InputContainer, out: av.container.OutputContainer, fmt: str, offset_ms: float,
-          targets: list[int], lossless: bool) -> Plan:
+          targets: list[int], lossless: bool, fixes: Sequence[SegmentFix] = ()) -> Plan:
+    """``fixes``: re-encode the targets with an offset over time instead of ``offset_ms``."""
     plan = Plan()
     main_video = inp.streams.video[0].index
     for stream in inp.streams:
@@ -59,7 +61,8 @@ def plan_streams(inp: av.container.InputContainer, out: av.container.OutputConta
                 target=target, shift=round(offset_ms * ctx.sample_rate / 1000), rate=ctx.sample_rate,
                 layout=ctx.layout.name, fmt=target.format.name, planar=target.format.is_planar,
                 converter=av.AudioResampler(format=target.format.name, layout=ctx.layout.name,
-                                            rate=ctx.sample_rate))
+                                            rate=ctx.sample_rate),
+                fixes=fixes)
             plan.note = plan.note or note
             plan.codec_out = plan.codec_out or target.codec_context.codec.canonical_name
             plan.bit_rate = plan.bit_rate or target.bit_rate or None

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import SyncdeskError
+
+if TYPE_CHECKING:
+    from .segments import SegmentFix
+
+
+CROSSFADE_MS = 8.0  # whole length of a fade at a segment boundary
 
 
 class ExportError(SyncdeskError):
@@ -15,12 +21,12 @@ class ExportError(SyncdeskError):
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What :func:`shift_audio` did."""
+    """What :func:`shift_audio` or :func:`correct_audio` did."""
 
     source: Path
     output: Path
-    offset_ms: float  # as asked (positive: the audio led, so it was delayed)
-    shift_samples: int  # applied: > 0 delayed, < 0 advanced, in samples at ``sample_rate``
+    offset_ms: float  # as asked (positive: the audio led, so it was delayed); over time: at the file's start
+    shift_samples: int  # applied: > 0 delayed, < 0 advanced, in samples at ``sample_rate``; over time: at the start
     sample_rate: int
     method: str  # "re-encode" or "lossless"
     audio_codec_in: str
@@ -33,6 +39,8 @@ class ExportResult:
     note: Optional[str] = None  # why a fallback codec was used
     duration_s: float = 0.0
     chapters: int = 0
+    #: an offset over time, as applied (the first from the file's start, the last to its end); () for one shift
+    segments: tuple["SegmentFix", ...] = ()
 
     @property
     def applied_ms(self) -> float:
@@ -48,6 +56,8 @@ class ExportResult:
 
     def describe(self) -> str:
         """One line, e.g. ``audio delayed by 120 ms; video copied; wrote in.synced.mp4``."""
+        if self.segments:
+            return f"{self._over_time()}; video copied; wrote {self.output}"
         ms = abs(self.applied_ms)
         amount = f"{ms:.0f}" if abs(ms - round(ms)) < 0.05 else f"{ms:.1f}"
         if self.shift_samples == 0:
@@ -55,6 +65,13 @@ class ExportResult:
         else:
             moved = f"audio {'delayed' if self.shift_samples > 0 else 'advanced'} by {amount} ms"
         return f"{moved}; video copied; wrote {self.output}"
+
+    def _over_time(self) -> str:
+        if len(self.segments) == 1:
+            line = self.segments[0]
+            return (f"audio resampled to remove a drift of {line.drift_ms_per_min:+.0f} ms/min "
+                    f"(from {line.describe_ends()})")
+        return f"{len(self.segments)} segments shifted: {', '.join(s.describe() for s in self.segments)}"
 
     def details(self) -> list[str]:
         """How the audio was written and what else was kept, a short line each."""
@@ -67,5 +84,12 @@ class ExportResult:
         kept = f"{len(self.copied_streams)} other stream(s) copied unchanged"
         if self.chapters:
             kept += f", {self.chapters} chapter(s) kept"
-        return [f"{audio}, shift {self.shift_samples:+d} samples at {self.sample_rate} Hz", kept]
+        if not self.segments:
+            return [f"{audio}, shift {self.shift_samples:+d} samples at {self.sample_rate} Hz", kept]
+        how = []
+        if any(s.is_line for s in self.segments):
+            how.append("resampled by windowed-sinc interpolation where the offset drifts")
+        if len(self.segments) > 1:
+            how.append(f"a {CROSSFADE_MS:.0f} ms crossfade at each boundary")
+        return [f"{audio}, at {self.sample_rate} Hz, {' and '.join(how)}", kept]
 

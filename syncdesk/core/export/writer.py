@@ -7,7 +7,7 @@ import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, cast
+from typing import Optional, Sequence, cast
 
 import av
 from av.audio.stream import AudioStream
@@ -17,9 +17,11 @@ from ..errors import MediaError
 from ..media import ffmpeg_reason, open_input
 from ..outputs import atomic_output
 from ..progress import ProgressCallback, report
+from ..results import SyncOverTime
 from .paths import preflight
 from .plan import Plan, is_chapter_track, plan_streams
 from .result import ExportError, ExportResult
+from .segments import SegmentFix, constant_offset, fixes_for
 
 STAGE = "exporting"
 
@@ -72,7 +74,8 @@ class _Written:
 
 
 def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, all_audio: bool,
-           progress: Optional[ProgressCallback], cancel: Optional[CancelToken]) -> _Written:
+           progress: Optional[ProgressCallback], cancel: Optional[CancelToken], fixes: Sequence[SegmentFix]
+           ) -> _Written:
     with open_input(src) as inp:
         targets = [s.index for s in inp.streams.audio]
         if not inp.streams.video or not targets:
@@ -85,7 +88,7 @@ def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, al
         options = {"movie_timescale": str(rate)} if lossless else {}  # sample-exact edit lists
         with av.open(str(part), "w", format=fmt, options=options) as out:
             out.metadata.update(inp.metadata)
-            plan = plan_streams(inp, out, fmt, offset_ms, targets, lossless)
+            plan = plan_streams(inp, out, fmt, offset_ms, targets, lossless, fixes)
             chapters = inp.chapters()
             if chapters:
                 out.set_chapters(chapters)
@@ -159,30 +162,13 @@ def verify(path: Path, fmt: str, expected: list[tuple[str, Optional[str]]], dura
         raise ExportError(f"the written file lasts {written:.3f} s instead of {duration_s:.3f} s")
 
 
-def shift_audio(
-    src: os.PathLike | str,
-    dst: os.PathLike | str,
-    offset_ms: float,
-    *,
-    lossless: bool = False,
-    overwrite: bool = False,
-    all_audio: bool = False,
-    progress: Optional[ProgressCallback] = None,
-    cancel: Optional[CancelToken] = None,
-) -> ExportResult:
-    """Write ``dst``: ``src`` with its first audio track (or every one, ``all_audio``) moved.
-
-    Positive ``offset_ms`` (the audio leads) delays the audio, negative advances it. Raises
-    :class:`ExportError`, :class:`MediaError` or :class:`Cancelled`, leaving ``dst`` as it was.
-    Progress stages: "exporting", "verifying".
-    """
-    src, dst = Path(src), Path(dst)
-    if not math.isfinite(offset_ms):
-        raise ExportError(f"the offset must be a number of milliseconds, not {offset_ms}")
-    fmt = preflight(src, dst, overwrite=overwrite, lossless=lossless)
+def _export(src: Path, dst: Path, fmt: str, offset_ms: float, lossless: bool, overwrite: bool, all_audio: bool,
+            progress: Optional[ProgressCallback], cancel: Optional[CancelToken], fixes: Sequence[SegmentFix] = ()
+            ) -> ExportResult:
+    """Write ``dst`` through a ``.part`` file, verify it, move it into place; what was done."""
     with atomic_output(dst, ExportError) as part:
         try:
-            done = _write(src, part, fmt, offset_ms, lossless, all_audio, progress, cancel)
+            done = _write(src, part, fmt, offset_ms, lossless, all_audio, progress, cancel, fixes)
         except av.error.FFmpegError as exc:
             raise ExportError(f"writing {dst.name} failed: {ffmpeg_reason(exc)}") from None
         except OSError as exc:
@@ -206,4 +192,65 @@ def shift_audio(
         video_codec=done.video_codec, shifted_streams=done.shifted,
         copied_streams=tuple(i for i in plan.copies if i not in plan.lossless_ticks),
         dropped=tuple(plan.dropped), note=plan.note, duration_s=done.duration_s, chapters=done.chapters,
+        segments=tuple(fixes),
     )
+
+
+def shift_audio(
+    src: os.PathLike | str,
+    dst: os.PathLike | str,
+    offset_ms: float,
+    *,
+    lossless: bool = False,
+    overwrite: bool = False,
+    all_audio: bool = False,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> ExportResult:
+    """Write ``dst``: ``src`` with its first audio track (or every one, ``all_audio``) moved.
+
+    Positive ``offset_ms`` (the audio leads) delays the audio, negative advances it. Raises
+    :class:`ExportError`, :class:`MediaError` or :class:`Cancelled`, leaving ``dst`` as it was.
+    Progress stages: "exporting", "verifying".
+    """
+    src, dst = Path(src), Path(dst)
+    if not math.isfinite(offset_ms):
+        raise ExportError(f"the offset must be a number of milliseconds, not {offset_ms}")
+    fmt = preflight(src, dst, overwrite=overwrite, lossless=lossless)
+    return _export(src, dst, fmt, offset_ms, lossless, overwrite, all_audio, progress, cancel)
+
+
+def _file_span(src: Path) -> tuple[float, float]:
+    """Where the file starts and ends on its own clock, in seconds."""
+    with open_input(src) as inp:
+        start = inp.start_time / 1e6 if inp.start_time is not None else 0.0
+        return start, start + _duration_s(inp)
+
+
+def correct_audio(
+    src: os.PathLike | str,
+    dst: os.PathLike | str,
+    over_time: SyncOverTime,
+    *,
+    overwrite: bool = False,
+    all_audio: bool = False,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> ExportResult:
+    """Write ``dst``: ``src`` with its audio put in sync along the whole file, as ``over_time`` models it.
+
+    ``constant`` (or segments that all carry one offset): :func:`shift_audio`. ``drift``: the audio is
+    resampled so that output audio at video time t is input audio at ``t - offset(t)``, the line
+    extended to both ends of the file. ``steps``: one whole-sample shift per segment, with a short
+    crossfade at each boundary (silence where the delay grows, a cut where it shrinks). A segment
+    with ``end_offset_ms`` is a line within that segment. ``unknown`` and malformed segments raise
+    :class:`ExportError` before anything is written. The video is copied, the duration kept.
+    """
+    src, dst = Path(src), Path(dst)
+    fmt = preflight(src, dst, overwrite=overwrite)
+    start_s, end_s = _file_span(src)
+    fixes = fixes_for(over_time, start_s, end_s)
+    offset = constant_offset(fixes)
+    if offset is not None:
+        return _export(src, dst, fmt, offset, False, overwrite, all_audio, progress, cancel)
+    return _export(src, dst, fmt, fixes[0].offset_ms, False, overwrite, all_audio, progress, cancel, fixes)
