@@ -35,6 +35,18 @@ def _analysis(path: Path) -> Analysis:
         verdict_source="speaking-tracks", verdict_tracks=[0])
 
 
+def fill_cache(tmp_path: Path, count: int, cache: AnalysisCache | None = None) -> AnalysisCache:
+    """``count`` entries for made-up clips in ``cache`` (default: the data dir's)."""
+    cache = cache if cache is not None else AnalysisCache()
+    weights = tmp_path / "w.model"
+    weights.write_bytes(b"weights")
+    for number in range(count):
+        clip = tmp_path / f"clip{number}.mp4"
+        clip.write_bytes(f"clip {number}".encode())
+        cache.put(clip, AnalysisOptions(weights=weights), _analysis(clip))
+    return cache
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

@@ -28,7 +28,7 @@ from syncdesk.gui.weights_dialog import WeightsDialog
 from syncdesk.gui.workers import WorkerPool
 
 from .http_fake import FakeServer
-from .test_cache import _analysis as cached_analysis
+from .test_cache import fill_cache
 
 PAYLOAD = random.Random(20240602).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -197,34 +197,25 @@ def test_settings_dialog_restore_defaults(qtbot, tmp_path: Path) -> None:
     assert dialog.models_folder() is None
 
 
-def _cache_with_entries(tmp_path: Path, count: int) -> AnalysisCache:
-    cache = AnalysisCache(tmp_path / "cache")
-    weights_file = tmp_path / "w.model"
-    weights_file.write_bytes(b"weights")
-    for number in range(count):
-        clip = tmp_path / f"clip{number}.mp4"
-        clip.write_bytes(f"clip {number}".encode())
-        cache.put(clip, AnalysisOptions(weights=weights_file), cached_analysis(clip))
-    return cache
-
-
 def test_settings_dialog_shows_and_clears_the_cache(qtbot, tmp_path: Path) -> None:
-    cache = _cache_with_entries(tmp_path, 2)
+    cache = fill_cache(tmp_path, 2)
     stray = cache.root / "notes.txt"
     stray.write_text("mine", encoding="utf-8")
     dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
     qtbot.addWidget(dialog)
     dialog.show()
     size_mb = cache.info().size / 1e6
-    assert dialog.cache_status.text() == f"{size_mb:.1f} MB in 2 analyses"
+    qtbot.waitUntil(lambda: dialog.cache_status.text() == f"{size_mb:.1f} MB in 2 analyses", timeout=5000)
     assert dialog.cache_limit.value() == 500 and dialog.clear_cache_button.isEnabled()
     qtbot.mouseClick(dialog.clear_cache_button, Qt.MouseButton.LeftButton)
+    assert not dialog.clear_cache_button.isEnabled()  # while the worker clears
+    qtbot.waitUntil(lambda: dialog.cache_status.text() == "0.0 MB in 0 analyses", timeout=5000)
     assert cache.info().entries == 0 and stray.exists()  # entries only
-    assert dialog.cache_status.text() == "0.0 MB in 0 analyses" and not dialog.clear_cache_button.isEnabled()
+    assert not dialog.clear_cache_button.isEnabled()
 
 
 def test_settings_dialog_saves_the_cache_limit_on_ok_only(qtbot, tmp_path: Path) -> None:
-    cache = _cache_with_entries(tmp_path, 3)
+    cache = fill_cache(tmp_path, 3)
     dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
     qtbot.addWidget(dialog)
     dialog.cache_limit.setValue(7)
@@ -236,7 +227,8 @@ def test_settings_dialog_saves_the_cache_limit_on_ok_only(qtbot, tmp_path: Path)
     dialog.cache_limit.setValue(0)  # 0 MB: keep nothing
     _click(qtbot, dialog, QDialogButtonBox.StandardButton.Ok)
     assert dialog.result() == QDialog.DialogCode.Accepted
-    assert AnalysisCache(cache.root).max_bytes == 0 and cache.info().entries == 0  # pruned at once
+    assert AnalysisCache(cache.root).max_bytes == 0
+    qtbot.waitUntil(lambda: cache.info().entries == 0, timeout=5000)  # pruned at once, in a worker
 
     dialog = SettingsDialog(AnalysisOptions(), None, cache=cache)
     qtbot.addWidget(dialog)
@@ -339,7 +331,7 @@ def test_download_moves_the_bar_and_accepts(qtbot, server: FakeServer, pool: Wor
     assert dialog.weights_path().read_bytes() == PAYLOAD
     assert values[-1] == len(PAYLOAD) and dialog.progress.maximum() == len(PAYLOAD)
     assert len(set(values)) > 2 and values == sorted(values)
-    assert dialog.progress.format() == "0.3 MB of 0.3 MB"
+    assert dialog.progress.format() == "300.0 kB of 300.0 kB"  # core.human_size, as the CLI prints sizes
 
 
 @pytest.mark.parametrize("how", ["404", "closed port"])

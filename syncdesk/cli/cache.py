@@ -1,11 +1,11 @@
-"""``syncdesk cache info|clear``: the analysis cache's folder, size and cap, and emptying it."""
+"""``syncdesk cache info|clear|limit``: the analysis cache's folder, size and cap; emptying it; its cap."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from .models import human_size
+from ..core import MB, SyncdeskError, human_size
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,6 +22,21 @@ def add_parser(subparsers: Any) -> None:
                                description="Delete every cached analysis (nothing else in the folder; "
                                            "the size limit is kept).")
     clear.set_defaults(run=run_clear)
+    limit = actions.add_parser("limit", help="set the cache's size limit in MB",
+                               description="Set the cache's size limit (shared by the app, analyze and "
+                                           "batch); the least recently used analyses beyond it are deleted now.")
+    limit.add_argument("megabytes", type=_megabytes, metavar="MB", help="the new limit in MB (0 keeps nothing)")
+    limit.set_defaults(run=run_limit)
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of megabytes: {text!r}") from None
+    if not 0 <= value <= 1e9:
+        raise argparse.ArgumentTypeError(f"the limit must be between 0 and 1e9 MB, not {text}")
+    return round(value * MB)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -40,6 +55,21 @@ def run_clear(args: argparse.Namespace) -> int:
 
     cache = AnalysisCache()
     before = cache.info()
-    cache.clear()
-    print(f"deleted {before.entries} cached analyses ({human_size(before.size)}) from {before.root}")
+    left = cache.clear()
+    print(f"deleted {before.entries - left} cached analyses ({human_size(before.size - cache.info().size)}) "
+          f"from {before.root}")
+    if left:
+        raise SyncdeskError(f"{left} cached analyses could not be deleted (check the folder's permissions)")
+    return 0
+
+
+def run_limit(args: argparse.Namespace) -> int:
+    from ..core import AnalysisCache
+
+    cache = AnalysisCache()
+    before = cache.info()
+    cache.set_max_bytes(args.megabytes)
+    after = cache.info()
+    print(f"limit    {human_size(after.max_bytes)} (deleted {before.entries - after.entries} "
+          "least recently used analyses)")
     return 0

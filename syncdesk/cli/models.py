@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
-from ..core import DATA_DIR_ENV, MODELS, WeightsError, download_model, model_path, models_dir, verify_model
+from ..core import DATA_DIR_ENV, MODELS, WeightsError, download_model, human_size, model_path, models_dir, verify_model
 from .progress import ByteBar
 
 
@@ -127,13 +127,3 @@ def _selected(names: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- output
-
-
-def human_size(size: int) -> str:
-    """``52.1 MB`` style sizes (powers of 1000, like the published figures)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"

@@ -22,7 +22,7 @@ _EXPORTS: dict[str, str] = {
     "Analysis": "results", "Track": "results", "SCHEMA": "results", "SyncOverTime": "results",
     "SyncPoint": "results", "SyncSegment": "results", "SYNC_MODELS": "results",
     "save_analysis": "results:save", "load_analysis": "results:load",
-    "AnalysisCache": "cache",
+    "AnalysisCache": "cache", "CacheInfo": "cache", "DEFAULT_CACHE_BYTES": "cache:DEFAULT_MAX_BYTES",
     "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",
     "verdict": "quality",
     "SPEAKING_THRESHOLD": "speaker", "frame_confidence": "speaker",

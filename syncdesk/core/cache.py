@@ -126,8 +126,9 @@ class AnalysisCache:
             return DEFAULT_MAX_BYTES
         return saved if isinstance(saved, int) and saved >= 0 else DEFAULT_MAX_BYTES
 
-    def set_max_bytes(self, max_bytes: int) -> None:
-        """Save ``max_bytes`` as the cap of every cache on this folder, and prune to it now."""
+    def set_max_bytes(self, max_bytes: int, prune: bool = True) -> None:
+        """Save ``max_bytes`` as the cap of every cache on this folder, and prune to it now unless
+        told not to (the app prunes in a worker)."""
         if max_bytes < 0:
             raise SyncdeskError(f"the cache size limit cannot be negative ({max_bytes})")
         try:
@@ -137,7 +138,8 @@ class AnalysisCache:
         with atomic_output(self.root / _LIMIT_NAME) as part:
             part.write_text(json.dumps({"max_bytes": max_bytes}) + "\n", encoding="utf-8")
         self._max_bytes = None
-        self.prune()
+        if prune:
+            self.prune()
 
     def key(self, path: os.PathLike | str, options: AnalysisOptions) -> str:
         """The entry name for ``path`` analysed with ``options``; raises ``SyncdeskError`` if
@@ -220,9 +222,9 @@ class AnalysisCache:
         for item, st in entries:
             if total <= cap:
                 break
-            item.unlink(missing_ok=True)
-            total -= st.st_size
-            removed += 1
+            if _remove(item):
+                total -= st.st_size
+                removed += 1
         return removed
 
     def info(self) -> CacheInfo:
@@ -230,10 +232,21 @@ class AnalysisCache:
         return CacheInfo(root=self.root, entries=len(entries), size=sum(st.st_size for _, st in entries),
                          max_bytes=self.max_bytes)
 
-    def clear(self) -> None:
-        """Delete every entry (and leftover temporary files); nothing else in ``root``, not the cap."""
-        if not self.root.is_dir():
-            return
-        for item in self.root.iterdir():
-            if _ENTRY_OR_PART_NAME.fullmatch(item.name) and item.is_file():
-                item.unlink(missing_ok=True)
+    def clear(self) -> int:
+        """Delete every entry (and leftover temporary files); nothing else in ``root``, not the cap.
+        Returns how many could not be deleted (a file another user owns, a read-only folder)."""
+        try:
+            items = list(self.root.iterdir()) if self.root.is_dir() else []
+        except OSError as exc:
+            raise SyncdeskError(f"cannot read the analysis cache in {self.root}: {exc.strerror or exc}") from None
+        wanted = [item for item in items if _ENTRY_OR_PART_NAME.fullmatch(item.name) and item.is_file()]
+        return sum(1 for item in wanted if not _remove(item))
+
+
+def _remove(item: Path) -> bool:
+    """Delete one cache file; False when it cannot be (the cache is a convenience: never an error)."""
+    try:
+        item.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True

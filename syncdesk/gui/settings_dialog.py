@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItemModel
@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 
 from .. import core
 from ..core import (
-    DEVICES, MIN_FACE_RANGE, MIN_TRACK_RANGE, MODELS, VSHIFT_RANGE, AnalysisCache, AnalysisOptions, SyncdeskError,
+    DEFAULT_CACHE_BYTES, DEVICES, MB, MIN_FACE_RANGE, MIN_TRACK_RANGE, MODELS, VSHIFT_RANGE, AnalysisCache,
+    AnalysisOptions, CacheInfo, SyncdeskError,
 )
-from ..core.cache import DEFAULT_MAX_BYTES
+from .workers import Worker, WorkerPool
 
 DEVICE_NAMES = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
 DETECTOR_NAMES = {
@@ -63,7 +64,17 @@ def available_devices() -> tuple[dict[str, bool], str]:
     return present, resolve_device("auto").type
 
 
-MB = 1000 * 1000
+
+
+_CACHE_JOBS: Optional[WorkerPool] = None
+
+
+def cache_jobs() -> WorkerPool:
+    """The pool for cache work; it outlives the dialog, whose OK may leave a prune running."""
+    global _CACHE_JOBS
+    if _CACHE_JOBS is None:
+        _CACHE_JOBS = WorkerPool()
+    return _CACHE_JOBS
 
 
 class SettingsDialog(QDialog):
@@ -245,20 +256,31 @@ class SettingsDialog(QDialog):
         self._fit_height()
 
     def _update_cache_status(self) -> None:
-        info = self.cache.info()
+        """Measure the cache in a worker (thousands of files to stat) and show it when known."""
+        self._cache_job("Measuring…", lambda: self.cache.info())
+
+    def clear_cache(self) -> None:
+        """Delete every cached analysis now (not on OK: there is nothing to undo), in a worker."""
+        cache = self.cache
+        self._cache_job("Clearing…", lambda: (cache.clear(), cache.info())[1])
+
+    def _cache_job(self, busy: str, job: Callable[[], CacheInfo]) -> None:
+        self.cache_status.setText(busy)
+        self.clear_cache_button.setEnabled(False)
+        worker = Worker(lambda _progress, _cancel: job(), name="cache")
+        worker.signals.finished.connect(self._show_cache_info)
+        worker.signals.failed.connect(self.cache_status.setText)
+        cache_jobs().start(worker)
+
+    def _show_cache_info(self, info: CacheInfo) -> None:
         self.cache_status.setText(f"{info.size / MB:.1f} MB in {info.entries} "
                                   f"{'analysis' if info.entries == 1 else 'analyses'}")
         self.cache_status.setToolTip(str(info.root))
         self.clear_cache_button.setEnabled(info.entries > 0)
 
-    def clear_cache(self) -> None:
-        """Delete every cached analysis now (not on OK: there is nothing to undo)."""
-        self.cache.clear()
-        self._update_cache_status()
-
     def restore_defaults(self) -> None:
         self._show(AnalysisOptions(), None)
-        self.cache_limit.setValue(DEFAULT_MAX_BYTES // MB)
+        self.cache_limit.setValue(DEFAULT_CACHE_BYTES // MB)
 
     def accept(self) -> None:
         text = self.models_folder_edit.text().strip()
@@ -270,12 +292,14 @@ class SettingsDialog(QDialog):
         limit = self.cache_limit.value() * MB
         if limit != self.cache.max_bytes:
             try:
-                self.cache.set_max_bytes(limit)
+                self.cache.set_max_bytes(limit, prune=False)  # one small file; the deleting goes to a worker
             except SyncdeskError as exc:
                 self.error.setText(f"The cache limit was not saved: {exc}")
                 self.error.show()
                 self._fit_height()
                 return
+            cache = self.cache
+            cache_jobs().start(Worker(lambda _progress, _cancel: cache.prune(), name="cache prune"))
         super().accept()
 
     def _fit_height(self) -> None:

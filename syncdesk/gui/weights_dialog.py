@@ -17,17 +17,10 @@ from ..core import CancelToken, ProgressCallback, WeightsError
 from .. import core
 from .workers import Job, Worker, WorkerPool
 
-MB = 1e6
-
-
 class _Bytes(QObject):
     """Carries ``(done, total_or_None)`` from the download thread to the dialog (queued)."""
 
     changed = Signal(object, object)
-
-
-def _mb(count: float) -> str:
-    return f"{count / MB:.1f} MB"
 
 
 class WeightsDialog(QDialog):
@@ -109,7 +102,7 @@ class WeightsDialog(QDialog):
                  if where.is_file() else "They are not on this computer yet.")
         return (f"syncdesk measures lip sync with SyncNet, a neural network published by its authors "
                 f"(Chung & Zisserman, 2016). {state}\n\n"
-                f"Download them once (about {spec.size / MB:.0f} MB from {host}; the file is checked "
+                f"Download them once (about {spec.size / core.MB:.0f} MB from {host}; the file is checked "
                 f"before it is used), or choose a syncnet_v2.model file you already have.")
 
     # ---------------------------------------------------------------- states
@@ -176,10 +169,10 @@ class WeightsDialog(QDialog):
         if total:
             self.progress.setRange(0, int(total))
             self.progress.setValue(int(done))
-            self.progress.setFormat(f"{_mb(done)} of {_mb(total)}")
+            self.progress.setFormat(f"{core.human_size(done)} of {core.human_size(total)}")
         else:
             self.progress.setRange(0, 0)
-            self.progress.setFormat(_mb(done))
+            self.progress.setFormat(core.human_size(done))
 
     def _downloaded(self, path: Path) -> None:
         self._path = Path(path)
