@@ -157,7 +157,7 @@ def test_version_names_syncdesk_torch_and_the_device():
     lines = result.stdout.strip().splitlines()
     assert lines[0] == f"syncdesk {__version__}" and lines[1] == f"torch {torch.__version__}"
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert lines[2].startswith(f"device: {expected}")
+    assert lines[2].startswith(f"device: {expected} (")
     from syncdesk.core.models.device import native_bfloat16, resolve_device
 
     native = native_bfloat16(resolve_device("auto"))

@@ -28,9 +28,10 @@ def version_text() -> str:
     from ..core import device_name, dtype_name, resolve_device, resolve_precision
 
     device = resolve_device("auto")
-    where = device_name(device) + (" (no CUDA GPU or Apple MPS found)" if device.type == "cpu" else "")
+    detail = "no CUDA GPU or Apple MPS found" if device.type == "cpu" else device_name(device)
     arithmetic = dtype_name(resolve_precision("auto", device))
-    return f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {device.type}, {where}\nfast mode computes in: {arithmetic}"
+    return (f"syncdesk {__version__}\ntorch {torch.__version__}\ndevice: {device.type} ({detail})\n"
+            f"fast mode computes in: {arithmetic}")
 
 
 class _VersionAction(argparse.Action):

@@ -75,7 +75,7 @@ def device_name(device: torch.device) -> str:
 
 def describe_device(options: AnalysisOptions) -> str:
     """The device an analysis with ``options`` runs on and, when not float32, its arithmetic:
-    ``CPU, bfloat16``. The status bar and ``--version`` both say this."""
+    ``CPU, bfloat16`` (the app's status bar)."""
     device = resolve_device(options.device)
     dtype = analysis_dtype(options, device)
     text = device_name(device)
