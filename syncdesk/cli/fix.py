@@ -80,7 +80,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _refuse_lossless(over_time: "SyncOverTime") -> None:
+def _refuse_lossless(over_time: SyncOverTime) -> None:
     if over_time.model != "constant":
         raise SyncdeskError(
             f"--lossless can only apply one constant shift (an edit list moves the whole track), and this "
@@ -88,14 +88,17 @@ def _refuse_lossless(over_time: "SyncOverTime") -> None:
             f"the audio")
 
 
-def _over_time_to_apply(analysis: "Analysis", force: bool) -> Optional["SyncOverTime"]:
-    """The analysis's drift or steps, when it found one, checked for confidence; None: apply the verdict."""
+def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optional[SyncOverTime]:
+    """The analysis's drift or steps, when it found one, checked for --lossless and confidence;
+    None: apply the clip's verdict."""
     over_time = analysis.sync_over_time
     if over_time is None or over_time.model not in ("drift", "steps"):
         return None
     print(f"sync over time: {over_time.model}")
+    if args.lossless:
+        _refuse_lossless(over_time)
     weakest = min(over_time.segments, key=lambda segment: segment.confidence, default=None)
-    if weakest is not None and weakest.confidence < AUTO_PRESET.min_confidence and not force:
+    if weakest is not None and weakest.confidence < AUTO_PRESET.min_confidence and not args.force:
         raise SyncdeskError(
             f"the segment from {weakest.start_s:.1f} s to {weakest.end_s:.1f} s has confidence "
             f"{weakest.confidence:.2f}, below {AUTO_PRESET.min_confidence:g} (the {AUTO_PRESET.name!r} preset): "
@@ -103,7 +106,7 @@ def _over_time_to_apply(analysis: "Analysis", force: bool) -> Optional["SyncOver
     return over_time
 
 
-def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, Optional["SyncOverTime"]]:
+def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, Optional[SyncOverTime]]:
     """Analyse, then the offset to apply, whether the verdict is "in sync", and the offset over time
     to apply instead when the analysis found a drift or steps."""
     from ..core import analyze  # imports torch: not needed for --help or a manual offset
@@ -113,7 +116,7 @@ def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, 
     sign = "+" if analysis.offset_frames > 0 else ""
     print(f"analysis: {direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
           f"confidence {analysis.confidence:.2f})")
-    over_time = _over_time_to_apply(analysis, args.force)
+    over_time = _over_time_to_apply(analysis, args)
     if over_time is not None:
         return analysis.offset_ms, False, over_time
     if analysis.confidence < AUTO_PRESET.min_confidence and not args.force:

@@ -40,7 +40,7 @@ class ExportResult:
     duration_s: float = 0.0
     chapters: int = 0
     #: an offset over time, as applied (the first from the file's start, the last to its end); () for one shift
-    segments: tuple["SegmentFix", ...] = ()
+    segments: tuple[SegmentFix, ...] = ()
 
     @property
     def applied_ms(self) -> float:

@@ -52,7 +52,7 @@ class SegmentFix:
         """The offset at ``t_s`` (the line extended past the segment's ends)."""
         return self.offset_ms + (self.end_offset_ms - self.offset_ms) * (t_s - self.start_s) / (self.end_s - self.start_s)
 
-    def stretched(self, start_s: float, end_s: float) -> "SegmentFix":
+    def stretched(self, start_s: float, end_s: float) -> SegmentFix:
         return SegmentFix(start_s, end_s, self.at(start_s), self.at(end_s))
 
     def describe_ends(self) -> str:
