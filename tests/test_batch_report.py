@@ -121,10 +121,12 @@ def test_each_report_has_its_own_run_id(tmp_path):
     assert in_csv == {second} and second != first
 
 
-def test_a_stop_between_the_renames_leaves_a_pair_whose_run_ids_differ(tmp_path, monkeypatch):
+@pytest.mark.parametrize("earlier_report", [True, False])
+def test_a_failed_json_rename_puts_the_previous_csv_back(tmp_path, monkeypatch, earlier_report):
     out = tmp_path / "out"
-    write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
-    old_json = (out / "report.json").read_text(encoding="utf-8")
+    if earlier_report:
+        write_report(out, [Row(Path("/d/a.mp4"), "good", 0, 0.0, 9.0, 1.0)], PRESETS["high"], {})
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier_report else {}
     renamed: list[str] = []
     real = outputs.move_into_place
 
@@ -137,11 +139,12 @@ def test_a_stop_between_the_renames_leaves_a_pair_whose_run_ids_differ(tmp_path,
     monkeypatch.setattr(outputs, "move_into_place", second_rename_fails)
     with pytest.raises(SyncdeskError, match="report.json"):
         write_report(out, [Row(Path("/d/b.mp4"), "poor", 5, 200.0, 9.0, 1.0)], PRESETS["high"], {})
-    assert renamed == ["report.csv"]  # the CSV first, the JSON last
-    assert (out / "report.json").read_text(encoding="utf-8") == old_json  # the previous JSON, whole
-    json_run, csv_runs = _runs(out)
-    assert csv_runs != {json_run}  # a reader can tell the two files are not one report
-    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.json"]  # no .part left
+    assert renamed == ["report.csv"]  # the CSV was in place first...
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # ...and is the previous one again (or gone): one run's pair, nothing left over
+    if earlier_report:
+        json_run, csv_runs = _runs(out)
+        assert csv_runs == {json_run}
 
 
 def test_a_report_from_before_the_run_column_is_still_replaced(tmp_path):

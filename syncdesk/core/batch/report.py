@@ -103,10 +103,11 @@ def check_report_dir(folder: Path) -> None:
 def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: dict[str, Any]) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.csv`` in ``folder``, each through a hidden ``.part`` file.
 
-    Both are written completely before either is renamed into place, and both carry this run's id
-    (the JSON's ``run``, the CSV's ``run`` column). The CSV is renamed first and the JSON last, so
-    a run stopped between the two renames (a crash, a full disk) leaves a new CSV beside the
-    previous JSON: their run ids differ, which tells a reader the pair is not one report."""
+    Both carry this run's id (the JSON's ``run``, the CSV's ``run`` column). Both are written in
+    full before either is renamed into place; the CSV is renamed first, and if the JSON's rename
+    then fails the previous CSV is put back (or the new one removed), so the two files always come
+    from one run. Only a crash between the two renames can leave them apart, and their run ids
+    then differ, which tells a reader the pair is not one report."""
     check_report_dir(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -125,22 +126,60 @@ def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: 
         "files": [row.to_dict() for row in report],
     }
     targets = (folder / JSON_NAME, folder / CSV_NAME)
+    json_target, csv_target = targets
+    previous_csv = _keep_a_link(csv_target)
+    csv_replaced = False
     try:
-        # the inner block's file (the CSV) is renamed first
-        with atomic_output(targets[0]) as json_part, atomic_output(targets[1]) as csv_part:
+        with atomic_output(json_target) as json_part:
             # a file name that is not valid UTF-8 keeps its bytes: in the JSON as \udcXX (a valid JSON
             # escape, read back as Python reads such names), in the CSV as they are on disk
             with open(json_part, "w", encoding="utf-8", errors="backslashreplace") as stream:
                 json.dump(document, stream, ensure_ascii=False, indent=1, allow_nan=False)
                 stream.write("\n")
-            with open(csv_part, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
-                writer = csv.writer(stream)
-                writer.writerow(CSV_COLUMNS)
-                writer.writerows([*("" if value is None else value for value in row.to_dict().values()), run]
-                                 for row in report)
-    except OSError as exc:
-        raise SyncdeskError(f"cannot write the report in {folder}: {exc.strerror or exc}") from None
+            with atomic_output(csv_target) as csv_part:
+                with open(csv_part, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
+                    writer = csv.writer(stream)
+                    writer.writerow(CSV_COLUMNS)
+                    writer.writerows([*("" if value is None else value for value in row.to_dict().values()), run]
+                                     for row in report)
+            csv_replaced = True
+    except (OSError, SyncdeskError) as exc:
+        if csv_replaced:
+            _put_back(previous_csv, csv_target)
+        reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+        raise SyncdeskError(f"cannot write the report in {folder}: {reason}") from None
+    finally:
+        if previous_csv is not None:
+            remove_quietly(previous_csv)
     return targets
+
+
+
+def _keep_a_link(path: Path) -> Optional[Path]:
+    """A hidden second name for ``path``'s current file (a hard link, else a copy), or None if
+    there is no such file; the caller removes it."""
+    if not path.is_file():
+        return None
+    keep = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.previous"
+    try:
+        os.link(path, keep)
+    except OSError:
+        try:
+            shutil.copy2(path, keep)
+        except OSError as exc:
+            raise SyncdeskError(f"cannot write the report in {path.parent}: {exc.strerror or exc}") from None
+    return keep
+
+
+def _put_back(previous: Optional[Path], path: Path) -> None:
+    """Undo a replaced ``path``: its previous file again, or none if it had none."""
+    try:
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.replace(previous, path)
+    except OSError:
+        pass  # the run ids still tell the pair apart
 
 
 @dataclass
