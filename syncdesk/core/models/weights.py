@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Optional
 
 from .. import settings
-from ..errors import WeightsError
+from ..errors import SyncdeskError, WeightsError
+from ..outputs import atomic_output
 
 Status = Literal["ok", "missing", "mismatch", "unverified"]
 
@@ -143,13 +144,11 @@ def write_record(path: Path, digest: str) -> None:
     st = path.stat()
     record = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
               "verified_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    target = _record_path(path)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # the record is a cache: losing it costs a re-hash
+        with atomic_output(_record_path(path)) as part:
+            part.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    except (OSError, SyncdeskError):
+        pass  # the record is a cache: losing it costs a re-hash
 
 
 def _recorded_sha(path: Path) -> Optional[str]:
