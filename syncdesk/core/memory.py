@@ -2,16 +2,12 @@
 
 glibc gives each thread that allocates its own heap ("arena"). Frames decoded in the reader
 thread and convolution buffers from torch's worker threads then fragment several heaps, and
-resident memory crept up by ~50 KB per scored window (a 5-minute clip in --exact peaked between
-580 and 990 MB over identical runs). One shared arena keeps it flat (measured: 466 -> 471 MB over
-4000 frames instead of 373 -> 586 MB).
+resident memory creeps up with every scored window. One shared arena keeps it flat.
 
-Freed blocks of up to 32 MB stay on the heap to be reused by the next batch. Blocks glibc maps
-and unmaps on every batch are zero pages the kernel must fault in again each time: with a 4 MB
-threshold the fast analysis of example.avi took 270 000 page faults and 1.55 s, with 32 MB
-125 000 and 1.46 s, for 10 MB more peak memory. The threshold is fixed (glibc would raise it
-each time a big block is freed) and :class:`HeapWatch` gives the heap back when resident memory
-grows, so long clips stay flat.
+Freed blocks of up to 32 MB stay on the heap to be reused by the next batch: blocks glibc maps
+and unmaps on every batch are zero pages the kernel must fault in again each time. The threshold
+is fixed (glibc would raise it each time a big block is freed) and :class:`HeapWatch` gives the
+heap back when resident memory grows, so long clips stay flat. Figures: bench/engine_notes.md.
 
 :func:`tune_malloc` must run before worker threads first allocate, so the processes that analyse
 call it as they start: the command line before it imports the engine, and each batch worker.
@@ -83,11 +79,10 @@ def resident_bytes() -> Optional[int]:
 class HeapWatch:
     """Trim the heap only once resident memory has grown by ``margin`` since the last look that trimmed.
 
-    Freed blocks stay on the heap pinned by live ones, so a 5-minute clip in --exact crept to
-    711 MB peak (557 MB for 30 s) with no trim at all. Trimming every 250 frames kept it at 577 MB
-    but gave back pages the next batch faults in again at once (~25 ms a trim): the fast mode's
-    5-minute run took 34.3 s with it and 31.8 s without (2-core Zen 4). Trimming on growth keeps
-    the bound and skips the trims a flat run does not need.
+    Freed blocks stay on the heap pinned by live ones, so a long clip creeps up with no trim at
+    all; trimming at a fixed pace gives back pages the next batch faults in again at once.
+    Trimming on growth keeps the bound and skips the trims a flat run does not need (figures:
+    bench/engine_notes.md).
     """
 
     def __init__(self, margin: int = 64 * 1024 * 1024) -> None:

@@ -109,10 +109,10 @@ def fold_batchnorm(tower: nn.Sequential, dtype: Optional[torch.dtype] = None) ->
     """The tower's layers with each BatchNorm merged into the convolution before it.
 
     Inference only (running statistics are frozen): the maths is unchanged up to float rounding
-    (relative difference ~1e-6) and one pass over each activation is saved. The convolutions are
-    changed in place, their folded weights written once, channels-last and in ``dtype`` (default:
-    their own), so ``tower`` is spent afterwards. Loading is on the start-up path: one pass over
-    the weights instead of three (fold, relayout, cast): ~55 -> ~40 ms on a first load (2-core Zen 4).
+    and one pass over each activation is saved. The convolutions are changed in place, their
+    folded weights written once, channels-last and in ``dtype`` (default: their own), so ``tower``
+    is spent afterwards: loading is on the start-up path, and one pass over the weights beats three
+    (fold, relayout, cast). Figures: bench/engine_notes.md.
     """
     layers = list(tower)
     folded: list[nn.Module] = []
@@ -144,10 +144,9 @@ def _is_identity(layer: nn.Module) -> bool:
 def for_inference(model: SyncNet, dtype: torch.dtype = torch.float32) -> SyncNet:
     """Fold BatchNorm into the convolutions, drop the do-nothing pool, lay the towers out channels-last.
 
-    Measured on a 2-core AVX2 CPU: 72 -> 124 video windows/s; audio 0.52 -> 0.31 s per 317 windows.
-    The identity max-pool still cost a pass over the audio tower's largest activation (17 ms of
-    0.40 s per 317 windows in bfloat16 on a 2-core Zen 4). The state_dict keys change, so this is
-    done after loading, never before saving. The whole model ends in ``dtype``.
+    The identity max-pool would still cost a pass over the audio tower's largest activation. The
+    state_dict keys change, so this is done after loading, never before saving. The whole model
+    ends in ``dtype``. Figures: bench/engine_notes.md.
     """
     model.eval()
     with torch.no_grad():
@@ -160,7 +159,7 @@ def for_inference(model: SyncNet, dtype: torch.dtype = torch.float32) -> SyncNet
 def load_syncnet(path: os.PathLike | str, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> SyncNet:
     """A SyncNet ready for inference on ``device`` in ``dtype``, from a file with the published key names."""
-    with torch.device("meta"):  # its random initialisation would cost ~40 ms, overwritten at once
+    with torch.device("meta"):  # no random initialisation, overwritten at once
         model = SyncNet()
     load_matching(path, model, "a SyncNet state_dict")
     return for_inference(model, dtype).to(device)
