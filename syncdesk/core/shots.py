@@ -39,8 +39,8 @@ class _Thumbnail:
     its structure vectors (most frames never need them: the HSV change is small)."""
 
     def __init__(self, image: np.ndarray) -> None:
-        # a whole factor takes OpenCV's box-filter path: 0.06 ms for a 224x224 frame (-> 112),
-        # against 0.28 ms for an area resize to exactly 96 wide
+        # a whole factor takes OpenCV's box-filter path, far cheaper than an area resize to exactly
+        # 96 wide (bench/engine_notes.md)
         scale = 1.0 / max(1, round(image.shape[1] / THUMB_WIDTH))
         self.small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         self.hsv = cv2.cvtColor(self.small, cv2.COLOR_BGR2HSV)
@@ -75,7 +75,7 @@ class ShotDetector:
 
     def content_score(self, hsv: np.ndarray, previous: np.ndarray) -> float:
         """Mean over H, S and V of the mean absolute per-pixel change of two uint8 HSV thumbnails."""
-        # OpenCV sums each channel's |change| exactly, ~50x faster than numpy's mean down a strided
+        # OpenCV sums each channel's |change| exactly, far faster than numpy's mean down a strided
         # axis; dividing by the pixel count, then averaging the three, keeps numpy's score to the bit
         sums = np.array(cv2.sumElems(cv2.absdiff(hsv, previous))[:3])
         return float(np.mean(sums / (hsv.shape[0] * hsv.shape[1])))
