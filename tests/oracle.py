@@ -18,7 +18,7 @@ from __future__ import annotations
 import wave
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import av
 import numpy as np
@@ -32,6 +32,9 @@ QUIET_STD, LOUD_STD = 30.0, 3000.0  # noise levels in int16 units (40 dB apart)
 SCALE = 10.0  # embedding size of "on": confidences come out in SyncNet's usual range
 BN_EPS = 1e-5
 BIG = 1000.0  # larger than any MFCC value
+
+#: the audio's lead in seconds: a constant, or a function of time (seconds, a numpy array) on the audio's clock
+Lead = Union[float, Callable[[np.ndarray], np.ndarray]]
 
 
 def flash_pattern(slots: int, seed: int = 0, p_on: float = 0.35) -> np.ndarray:
@@ -118,7 +121,7 @@ def make_flash_clip(
     path: Path,
     seconds: float = 4.0,
     fps: Fraction | int = 25,
-    audio_lead_s: float = 0.0,
+    audio_lead_s: Lead = 0.0,
     audio_rate: int = 16000,
     channels: int = 1,
     vfr: bool = False,
@@ -135,7 +138,8 @@ def make_flash_clip(
     """A clip whose frames flash and whose sound is loud in the same seeded pattern.
 
     Slot ``n`` of the pattern is shown from ``video_start_s + n/25``; its sound plays
-    ``audio_lead_s`` earlier (positive: the audio leads, the contract's positive offset).
+    ``audio_lead_s`` earlier (positive: the audio leads, the contract's positive offset); a
+    function of time makes the lead vary along the clip (drift, steps).
     The audio stream starts at time 0, the video stream at ``video_start_s``. ``video_pattern``
     (default: ``pattern``) lets the picture disagree with the sound, for weaker evidence.
     """
@@ -178,10 +182,11 @@ def make_flash_clip(
 
 
 def _write_audio(container: av.container.OutputContainer, stream: av.AudioStream, on: np.ndarray,
-                 seconds: float, video_start_s: float, lead_s: float, rate: int, channels: int, seed: int) -> None:
+                 seconds: float, video_start_s: float, lead_s: Lead, rate: int, channels: int, seed: int) -> None:
     samples = int(seconds * rate)
     t = np.arange(samples) / rate
-    slot = np.floor((t - video_start_s + lead_s) * 25).astype(int)
+    lead = lead_s(t) if callable(lead_s) else lead_s
+    slot = np.floor((t - video_start_s + lead) * 25).astype(int)
     loud = (slot >= 0) & (slot < len(on)) & on[np.clip(slot, 0, len(on) - 1)]
     noise = np.random.default_rng(seed + 1).normal(0.0, 1.0, samples)
     signal = np.clip(noise * np.where(loud, LOUD_STD, QUIET_STD), -32767, 32767).astype(np.int16)

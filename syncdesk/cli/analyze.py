@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core import (DETECTORS, DEVICES, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, direction,
-                   save_analysis, verdict)
+from ..core import (DETECTORS, DEVICES, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, SyncOverTime,
+                   direction, save_analysis, verdict)
 from .progress import StageBar
 
 
@@ -74,6 +74,27 @@ def _clock(frame: int, fps: int) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def _hms(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def over_time_line(sync: SyncOverTime) -> str:
+    """The model of the file's sync in words, e.g. ``drifting +42 ms/min (from -20 ms at ...)``."""
+    if sync.model == "constant":
+        return f"constant ({sync.segments[0].offset_ms:+.0f} ms)"
+    if sync.model == "drift":
+        line = sync.segments[0]
+        return (f"drifting {sync.drift_ms_per_min:+.0f} ms/min (from {line.offset_ms:+.0f} ms at {_hms(line.start_s)} "
+                f"to {line.end_offset_ms:+.0f} ms at {_hms(line.end_s)})")
+    if sync.model == "steps":
+        pieces = ", ".join(f"{_hms(s.start_s)}-{_hms(s.end_s)} {s.offset_ms:+.0f} ms" for s in sync.segments)
+        return f"{len(sync.segments)} segments: {pieces}"
+    measured = sum(1 for p in sync.points if p.offset_ms is not None)
+    return (f"unknown (too little evidence: {measured} of {len(sync.points)} windows of {sync.window_s:g} s "
+            "measured an offset, too few of them confidently)")
+
+
 def summary(analysis: Analysis) -> str:
     name = Path(analysis.source.path).name
     fps = analysis.source.analysis_fps
@@ -91,6 +112,8 @@ def summary(analysis: Analysis) -> str:
         if analysis.verdict_source == "speaking-tracks":
             used = ", ".join(str(t) for t in analysis.verdict_tracks)
             lines.append(f"  from        speaking track{'s' if len(analysis.verdict_tracks) > 1 else ''} {used}")
+    if analysis.sync_over_time is not None:
+        lines.append(f"  sync over time: {over_time_line(analysis.sync_over_time)}")
     for track in analysis.tracks:
         frames = track.end_frame - track.start_frame + 1
         lines.append(

@@ -7,6 +7,7 @@ so a caller can run them on a window of a stream. :func:`syncdesk.core.analysis.
 on a whole file:
 
 open_media -> load_engine -> read_audio -> (find_faces ->) embed_* -> find_speaker -> decide_verdict
+(decide_verdict ends with measure_over_time: the offset over time, which may correct the verdict)
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from .engine_stage import load_engine, load_model
 from .faces_stage import find_faces
 from .clip_audio import ClipAudio
 from .media_stage import decode_frames, open_media, read_audio
+from .over_time_stage import measure_over_time
 from .verdict_stage import build_analysis, decide_verdict, find_speaker
 
 __all__ = [
     "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames",
     "embed_face_tracks", "embed_whole_frame", "find_faces", "find_speaker", "load_engine", "load_model",
-    "open_media", "read_audio", "run_stages",
+    "measure_over_time", "open_media", "read_audio", "run_stages",
 ]

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
     from ..faces.detectors import FaceDetector
     from ..faces.tracking import FaceTrack
+    from ..results import SyncOverTime
     from ..speaker import ClipVerdict
+    from ..sync.over_time import TrackEvidence
     from .clip_audio import ClipAudio
 
 #: frames between two progress reports in the streaming loops
@@ -78,18 +80,24 @@ class AnalysisContext:
     detector: Optional[FaceDetector] = None
     # read_audio
     audio: Optional[ClipAudio] = None
+    start_s: float = 0.0  # the first video frame's time on the file's clock
+
     # find_faces (the face-track path) or embed_whole_frame
     frames: int = 0
     shots: list[list[int]] = field(default_factory=list)
     faces: list[FaceTrack] = field(default_factory=list)
     # embed_whole_frame or embed_face_tracks
     tracks: list[Track] = field(default_factory=list)
+    evidence: list[TrackEvidence] = field(default_factory=list)  # per track, for the offset over time
     # find_speaker
     speaker: list[Optional[int]] = field(default_factory=list)
     # decide_verdict
     verdict: Optional[ClipVerdict | Track] = None
     verdict_source: str = ""
     verdict_tracks: list[int] = field(default_factory=list)
+    # measure_over_time
+    sync_over_time: Optional[SyncOverTime] = None
+    notes: list[str] = field(default_factory=list)  # what a stage adds to the document's warnings
 
     @property
     def whole_frame(self) -> bool:

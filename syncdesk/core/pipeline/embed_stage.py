@@ -19,19 +19,26 @@ from ..options import AnalysisOptions
 from ..results import Track
 from ..shots import ShotDetector
 from ..sync.embed import AudioEmbeddings, WindowScorer
+from ..sync.over_time import TrackEvidence
 from ..sync.windows import INPUT_SIZE, WINDOW_FRAMES
 from .context import AnalysisContext
 from .clip_audio import ClipAudio
 from .media_stage import decode_frames
-from .track_score import score_track
+from .track_score import score_track, sounding_windows
 
 Frames = Optional[Iterable[media.AnalysisFrame]]
 
 
 def _scorer(model: torch.nn.Module, mfcc: np.ndarray, audio_windows: int, options: AnalysisOptions,
-            device: torch.device) -> WindowScorer:
+            device: torch.device, evidence: TrackEvidence) -> WindowScorer:
     embeddings = AudioEmbeddings(model, mfcc, audio_windows, device)
-    return WindowScorer(model, embeddings, options.vshift, options.stride, options.windows_per_batch, device)
+    return WindowScorer(model, embeddings, options.vshift, options.stride, options.windows_per_batch, device,
+                        wide=evidence)
+
+
+def _evidence(track_id: int, start: int, pcm: np.ndarray, audio_windows: int, options: AnalysisOptions) -> TrackEvidence:
+    """Where the track's wide distance rows go, for the offset over time."""
+    return TrackEvidence(track_id, start, sounding_windows(pcm, audio_windows), options.vshift)
 
 
 def whole_frame_crop(image: np.ndarray) -> np.ndarray:
@@ -45,13 +52,14 @@ def whole_frame_crop(image: np.ndarray) -> np.ndarray:
 
 def embed_whole_frame(context: AnalysisContext, frames: Frames = None) -> None:
     """Every frame is the face: one pass finds the cuts and scores one track over all frames,
-    whatever the cuts. Sets ``frames``, ``shots`` and ``tracks``; needs ``info``, ``model``,
+    whatever the cuts. Sets ``frames``, ``shots``, ``tracks`` and ``evidence``; needs ``info``, ``model``,
     ``device`` and ``audio``. ``frames`` defaults to the whole clip, decoded."""
     options, audio = context.options, context.audio
     expected = context.expected_frames
     with context.timer.stage("embeddings"), torch.inference_mode():
         pcm, mfcc, audio_windows = audio.span(0, audio.frames)
-        scorer = _scorer(context.model, mfcc, audio_windows, options, context.device)
+        evidence = _evidence(0, 0, pcm, audio_windows, options)
+        scorer = _scorer(context.model, mfcc, audio_windows, options, context.device, evidence)
         shots = ShotDetector()
         for frame in decode_frames(context) if frames is None else frames:
             context.cancel.check()
@@ -71,6 +79,7 @@ def embed_whole_frame(context: AnalysisContext, frames: Frames = None) -> None:
     with context.timer.stage("scoring"):
         track = score_track(0, 0, count - 1, boxes, scorer, pcm, audio_windows, options)
     context.tracks, context.shots, context.frames = [track], shots.shots(), count
+    context.evidence = [evidence]
     context.on_track(track)
 
 
@@ -82,7 +91,8 @@ class TrackScorer:
         self.id = track_id
         self.face = face
         self.pcm, mfcc, self.audio_windows = audio.span(face.start, face.end)
-        self.scorer = _scorer(model, mfcc, self.audio_windows, options, device)
+        self.evidence = _evidence(track_id, face.start, self.pcm, self.audio_windows, options)
+        self.scorer = _scorer(model, mfcc, self.audio_windows, options, device, self.evidence)
 
     def add(self, frame: media.AnalysisFrame) -> None:
         self.scorer.add(crop_face(frame.image, self.face.boxes[frame.index - self.face.start]))
@@ -99,12 +109,13 @@ def embed_face_tracks(context: AnalysisContext, frames: Frames = None) -> None:
     """Pass two of the face-track path: crop each track's face on the fly, one scorer per track,
     each track scored (and given to ``on_track``) on its last frame. Sets ``tracks``; needs
     ``faces``, ``model``, ``device`` and ``audio``. ``frames`` defaults to the whole clip, decoded
-    again; the pass stops after the last track's last frame."""
+    again; the pass stops after the last track's last frame. Also sets ``evidence``."""
     options, faces = context.options, context.faces
     last = max(face.end for face in faces)
     pending = sorted(enumerate(faces), key=lambda item: item[1].start)
     running: list[TrackScorer] = []
     tracks: list[Track] = []
+    evidence: list[TrackEvidence] = []
     with context.timer.stage("embeddings"), torch.inference_mode():
         for frame in decode_frames(context) if frames is None else frames:
             context.cancel.check()
@@ -116,9 +127,11 @@ def embed_face_tracks(context: AnalysisContext, frames: Frames = None) -> None:
             for run in [r for r in running if r.face.end == frame.index]:
                 running.remove(run)
                 tracks.append(run.finish(options))
+                evidence.append(run.evidence)
                 context.on_track(tracks[-1])
             context.tick("embeddings", frame.index, last + 1)
             if frame.index >= last:
                 break
         context.report("embeddings", 1.0)
     context.tracks = sorted(tracks, key=lambda t: t.id)
+    context.evidence = sorted(evidence, key=lambda e: e.track_id)

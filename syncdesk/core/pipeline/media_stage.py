@@ -24,10 +24,11 @@ def open_media(context: AnalysisContext) -> None:
 
 
 def read_audio(context: AnalysisContext) -> None:
-    """Sets ``audio``: the sound from the first video frame's time on."""
+    """Sets ``audio``: the sound from the first video frame's time (``start_s``) on."""
     with context.timer.stage("audio"):
         context.report("audio", 0.0)
         start = media.first_video_time(context.path)
+        context.start_s = float(start)
         context.audio = ClipAudio(media.read_audio(context.path, start, cancel=context.cancel))
         trim_heap()  # decoding and resampling the whole track left freed blocks all over the heap
         context.report("audio", 1.0)

@@ -10,6 +10,12 @@ from ..sync import features, scoring
 from ..sync.embed import WindowScorer
 
 
+def sounding_windows(pcm: np.ndarray, audio_windows: int) -> np.ndarray:
+    """Per audio window, whether it has sound (all True when the level cannot be told)."""
+    silent = features.silent_windows(features.window_loudness_db(pcm, audio_windows))
+    return ~silent if silent.size else np.ones(audio_windows, dtype=bool)
+
+
 def silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:
     """1 for a scored window with sound anywhere within its +-vshift search range, else 0."""
     silent = features.silent_windows(features.window_loudness_db(pcm, audio_windows))

@@ -8,6 +8,7 @@ from ..models.device import dtype_name
 from ..results import Analysis, Engine, Source
 from ..speaker import active_speaker, clip_verdict
 from .context import AnalysisContext
+from .over_time_stage import measure_over_time
 from .track_score import track_warnings
 
 
@@ -25,7 +26,9 @@ def find_speaker(context: AnalysisContext) -> None:
 
 def decide_verdict(context: AnalysisContext) -> None:
     """Sets ``verdict``, ``verdict_source`` and ``verdict_tracks``: the one track of the
-    whole-frame path, else the speaking tracks' pooled evidence; needs ``tracks`` and ``speaker``."""
+    whole-frame path, else the speaking tracks' pooled evidence; needs ``tracks`` and ``speaker``.
+    Then :func:`measure_over_time` (which may correct the verdict from its wide search), so
+    whoever runs the stages gets both."""
     with context.timer.stage("scoring"):
         if context.whole_frame:
             track = context.tracks[0]
@@ -35,6 +38,7 @@ def decide_verdict(context: AnalysisContext) -> None:
             context.verdict = verdict
             context.verdict_source = "speaking-tracks" if verdict.tracks else "no-confident-speaker"
             context.verdict_tracks = list(verdict.tracks)
+        measure_over_time(context)
 
 
 def build_analysis(context: AnalysisContext) -> Analysis:
@@ -45,6 +49,7 @@ def build_analysis(context: AnalysisContext) -> Analysis:
     warnings = [w for track in tracks for w in track_warnings(track, len(tracks))]
     if context.verdict_source == "no-confident-speaker":
         warnings.append("no face is a confident speaker anywhere: the offset is not measured (confidence 0)")
+    warnings.extend(context.notes)
     return Analysis(
         source=Source(str(context.path), info.size, info.duration_s, info.fps, context.frames, info.audio_rate or 0),
         engine=Engine(
@@ -68,4 +73,5 @@ def build_analysis(context: AnalysisContext) -> Analysis:
         warnings=warnings,
         verdict_source=context.verdict_source,
         verdict_tracks=context.verdict_tracks,
+        sync_over_time=context.sync_over_time,
     )

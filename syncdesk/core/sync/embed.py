@@ -9,7 +9,7 @@ vectors, as in the published demo.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Protocol
 
 import numpy as np
 import torch
@@ -65,18 +65,31 @@ class AudioEmbeddings:
         return out
 
 
+class WideRows(Protocol):
+    """Receives, per batch of scored windows, their distances over a wider range of shifts."""
+
+    reach: int  # shifts -reach..reach are asked for
+
+    def add(self, window_index: np.ndarray, rows: np.ndarray) -> None:
+        """``rows``: windows x (2*reach+1), NaN where the audio window is outside the sound."""
+
+
 class WindowScorer:
     """Feed frames one by one; collects a distance row per scored window.
 
     ``stride`` > 1 scores only windows ``0, s, 2s ...``: the first video convolution is run with
     temporal stride ``s``, so skipped windows cost nothing. ``stride=1`` is the published maths.
+    ``wide``, when given, also receives each batch's distances over its own (wider) range of
+    shifts, from the same embeddings: one more distance per extra shift, no tower work.
     """
 
     def __init__(self, model: SyncNet, audio: AudioEmbeddings, vshift: int, stride: int = 1,
-                 windows_per_batch: int = 16, device: Optional[torch.device] = None) -> None:
+                 windows_per_batch: int = 16, device: Optional[torch.device] = None,
+                 wide: Optional[WideRows] = None) -> None:
         self._model = model
         self._audio = audio
         self.vshift = vshift
+        self._wide = wide
         self.stride = stride
         self._per_batch = windows_per_batch
         self._device = device or torch.device("cpu")
@@ -117,7 +130,9 @@ class WindowScorer:
         self._index = [self._index[i] for i in keep]
         redo = (self._tail_index < self.windows) & (self._tail_index + self.vshift >= self.windows)
         if redo.any():
-            fixed = self._distances(self._tail[torch.as_tensor(redo)], self._tail_index[redo], self.windows)
+            tail, tail_index = self._tail[torch.as_tensor(redo)], self._tail_index[redo]
+            lo, audio = self._audio_rows(tail_index, self.vshift, self.windows)
+            fixed = _distances(tail, audio, tail_index - lo, self.vshift)
             positions = np.searchsorted(np.asarray(self._index), self._tail_index[redo])
             rows[positions] = fixed
         self._rows = [rows]
@@ -131,7 +146,11 @@ class WindowScorer:
             video = clip.to(self._device).permute(3, 0, 1, 2).unsqueeze(0).to(_dtype(self._model))
             embeddings = self._video_embeddings(video).float()
             indices = first + self.stride * np.arange(count)
-            self._rows.append(self._distances(embeddings, indices, self._audio.windows))
+            reach = max(self.vshift, self._wide.reach) if self._wide is not None else self.vshift
+            lo, audio = self._audio_rows(indices, reach, self._audio.windows)
+            self._rows.append(_distances(embeddings, audio, indices - lo, self.vshift))
+            if self._wide is not None:
+                self._wide_rows(embeddings, audio, indices, lo)
             self._index.extend(indices.tolist())
             self._remember_tail(embeddings, indices)
         advance = count * self.stride if count > 0 else len(self._frames)
@@ -155,16 +174,22 @@ class WindowScorer:
         features = self._model.netcnnlip[1:](features)
         return self._model.netfclip(features.squeeze(0).flatten(1).transpose(0, 1))
 
-    def _distances(self, video: torch.Tensor, indices: np.ndarray, audio_windows: int) -> np.ndarray:
-        lo = int(indices[0]) - self.vshift
-        hi = int(indices[-1]) + self.vshift + 1
+    def _audio_rows(self, indices: np.ndarray, reach: int, audio_windows: int) -> tuple[int, torch.Tensor]:
+        """The first audio window index and the embeddings within ``reach`` of ``indices``,
+        zero from ``audio_windows`` on."""
+        lo = int(indices[0]) - reach
+        hi = int(indices[-1]) + reach + 1
         audio = self._audio.rows(lo, hi)
         if hi > audio_windows:
             audio[max(0, audio_windows - lo):] = 0.0
-        shifts = 2 * self.vshift + 1
-        gather = torch.as_tensor(indices - self.vshift - lo, device=audio.device)[:, None] + torch.arange(shifts, device=audio.device)
-        diff = video[:, None, :] - audio[gather] + PAIRWISE_EPS
-        return torch.linalg.vector_norm(diff, dim=-1).cpu().numpy()
+        return lo, audio
+
+    def _wide_rows(self, video: torch.Tensor, audio: torch.Tensor, indices: np.ndarray, lo: int) -> None:
+        reach = self._wide.reach
+        rows = _distances(video, audio, indices - lo, reach)
+        partner = indices[:, None] + np.arange(-reach, reach + 1)
+        rows[(partner < 0) | (partner >= self._audio.windows)] = np.nan
+        self._wide.add(indices, rows)
 
     @property
     def window_index(self) -> np.ndarray:
@@ -175,3 +200,11 @@ class WindowScorer:
         if not self._rows:
             return np.zeros((0, 2 * self.vshift + 1), dtype=np.float32)
         return np.concatenate(self._rows).astype(np.float32)
+
+
+def _distances(video: torch.Tensor, audio: torch.Tensor, centres: np.ndarray, reach: int) -> np.ndarray:
+    """``||v_i - a_(i+k) + eps||`` for ``k = -reach..reach``; ``centres``: each window's own row in ``audio``."""
+    shifts = 2 * reach + 1
+    gather = torch.as_tensor(centres - reach, device=audio.device)[:, None] + torch.arange(shifts, device=audio.device)
+    diff = video[:, None, :] - audio[gather] + PAIRWISE_EPS
+    return torch.linalg.vector_norm(diff, dim=-1).cpu().numpy()
