@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QWidget
 
-from ..core import ExportResult, same_file
+from ..core import ExportResult, SyncOverTime, same_file
 from .jobs import export_worker
 from .workers import Worker, WorkerPool
 
@@ -40,8 +40,9 @@ class ExportController(QObject):
                                               VIDEO_FILTER)
         return Path(name) if name else None
 
-    def export(self, source: Path, shift_ms: float) -> None:
-        """Ask for a name beside ``source`` and write the fixed copy there."""
+    def export(self, source: Path, shift_ms: float, over_time: Optional[SyncOverTime] = None) -> None:
+        """Ask for a name beside ``source`` and write the fixed copy there: shifted by ``shift_ms``,
+        or corrected along the file by ``over_time`` (a drift or steps model) when given."""
         if self.worker is not None:
             return
         target = self.ask_path(source.with_name(f"{source.stem}.synced{source.suffix}"))
@@ -51,7 +52,7 @@ class ExportController(QObject):
             self.failed.emit("Choose another name", "The fixed copy cannot replace the original: "
                              "syncdesk never overwrites the file it reads.")
             return
-        worker = export_worker(source, target, shift_ms)
+        worker = export_worker(source, target, shift_ms, over_time)
         dialog = QProgressDialog(f"Writing {target.name}…", "Cancel", 0, 1000, self.window)
         dialog.setObjectName("export_progress")
         dialog.setWindowTitle("Apply offset")

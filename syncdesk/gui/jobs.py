@@ -1,17 +1,21 @@
-"""The app's long jobs as workers: analysis (with the cache) and export. Core calls only; the
-window connects their signals."""
+"""The app's long jobs as workers: analysis (with the cache), export, and the timeline's waveform
+and thumbnails. Core calls only; the window connects their signals."""
 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
+from typing import Optional
 
 from PySide6.QtCore import QObject, Signal
 
 from ..core import (
     Analysis, AnalysisCache, AnalysisOptions, CancelToken, ExportResult, ProgressCallback, SyncdeskError,
-    shift_audio,
+    SyncOverTime, shift_audio,
 )
+from .thumbnails import read_thumbnails
+from .waveform import read_envelope
 from .workers import Worker
 
 log = logging.getLogger(__name__)
@@ -45,12 +49,40 @@ def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, 
     return Worker(job, name="analysis")
 
 
-def export_worker(source: Path, target: Path, shift_ms: float) -> Worker:
-    """Write ``target``: ``source`` with its audio delayed by ``shift_ms`` (negative: advanced).
+def export_worker(source: Path, target: Path, shift_ms: float, over_time: Optional[SyncOverTime] = None) -> Worker:
+    """Write ``target``: ``source`` with its audio delayed by ``shift_ms`` (negative: advanced), or,
+    given ``over_time`` (a drift or steps model), corrected along the file as it says.
     The user has already agreed to replace ``target`` in the save dialog if it exists."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> ExportResult:
-        return shift_audio(source, target, shift_ms, overwrite=True, progress=progress, cancel=cancel)
+        if over_time is None:
+            return shift_audio(source, target, shift_ms, overwrite=True, progress=progress, cancel=cancel)
+        try:
+            from ..core import correct_audio  # the drift / per-segment writer
+        except ImportError as exc:
+            raise SyncdeskError("This build cannot write a drift or per-segment correction yet; "
+                                "select the constant shift or use `syncdesk fix`.") from exc
+        return correct_audio(source, target, over_time, overwrite=True, progress=progress, cancel=cancel)
 
     return Worker(job, name="export")
+
+
+class ThumbnailFeed(QObject):
+    """Carries each thumbnail from its worker to the GUI thread as soon as it is decoded."""
+
+    thumbnail_ready = Signal(int, object)  # index, HEIGHT x width x 3 uint8
+
+
+def waveform_worker(path: Path, start: Fraction) -> Worker:
+    """The sound's min/max envelope (``(lows, highs)``), column 0 at source time ``start``."""
+    return Worker(lambda _progress, cancel: read_envelope(path, start, cancel), name="waveform")
+
+
+def thumbnail_worker(path: Path, duration_s: float, width: int, feed: ThumbnailFeed) -> Worker:
+    """The thumbnail strip's frames, each sent through ``feed`` as it comes."""
+
+    def job(_progress: ProgressCallback, cancel: CancelToken) -> int:
+        return read_thumbnails(path, duration_s, width, cancel, feed.thumbnail_ready.emit)
+
+    return Worker(job, name="thumbnails")
 

@@ -8,6 +8,7 @@ result is an ``Analysis`` document.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Optional
 
@@ -16,12 +17,14 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIc
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -37,6 +40,7 @@ from .app_settings import AppSettings
 from .batch_panel import BatchPanel
 from .export_controller import VIDEO_FILTER, ExportController
 from .frame_source import Opened
+from .media_lanes import MediaLanes
 from .offset_panel import OffsetPanel
 from .player import Player
 from .session import Session
@@ -82,7 +86,8 @@ class MainWindow(QMainWindow):
         self.player = Player(self)
         self.viewer = FrameView()
         self.timeline = Timeline()
-        self.panel = OffsetPanel()
+        self.lanes = MediaLanes(self.pool, self.timeline, self)
+        self.panel = OffsetPanel(session=self.session)
         self.batch = BatchPanel(self.pool, self.options)
         self.batch.open_requested.connect(self.open_video)
         self._build_transport()
@@ -120,7 +125,11 @@ class MainWindow(QMainWindow):
         events.track.connect(self._track_added)
         events.boxes.connect(self._boxes_changed)
         events.shift.connect(self.player.set_shift)
+        events.shift.connect(self.timeline.waveform.set_shift)
+        events.over_time.connect(self.timeline.set_over_time)
+        events.segment.connect(self.timeline.set_segment)
         events.selected.connect(self.panel.select_track)
+        self.timeline.segment_clicked.connect(self.session.select_segment)
         self.player.opened.connect(self._opened)
         self.player.open_failed.connect(self._open_failed)
         self.player.decode_failed.connect(lambda name, message: self.show_error(f"Cannot read {name}", message))
@@ -169,16 +178,23 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.viewer, 1)
         column.addLayout(transport)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(picture)
-        top.addWidget(self.panel)
-        top.setStretchFactor(0, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="main_splitter")
-        self.splitter.addWidget(top)
+        self.splitter.addWidget(picture)
         self.splitter.addWidget(self.timeline)
         self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([500, 226])  # the picture keeps most room; the lanes are compact
+        panel = QScrollArea(objectName="panel_scroll")  # a short window scrolls the panel
+        panel.setWidget(self.panel)
+        panel.setWidgetResizable(True)
+        panel.setFrameShape(QFrame.Shape.NoFrame)
+        panel.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        panel.setMinimumWidth(self.panel.minimumWidth() + panel.verticalScrollBar().sizeHint().width())
+        side = QSplitter(Qt.Orientation.Horizontal, objectName="side_splitter")  # the panel beside it all
+        side.addWidget(self.splitter)
+        side.addWidget(panel)
+        side.setStretchFactor(0, 1)
+        self.setCentralWidget(side)
         self.batch_dock = QDockWidget("Batch queue", self, objectName="batch_dock")
         self.batch_dock.setWidget(self.batch)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.batch_dock)
@@ -310,6 +326,7 @@ class MainWindow(QMainWindow):
     def _opened(self, opened: Opened) -> None:
         path, info = opened.path, opened.info
         self.session.set_file(path, info)
+        self.lanes.start(path, opened.start_time, info)
         self.settings.add_recent(path)
         self.video_opened.emit(path)
         if not info.has_audio:
@@ -320,6 +337,7 @@ class MainWindow(QMainWindow):
         self.start_analysis()
 
     def _open_failed(self, name: str, message: str) -> None:
+        self.lanes.drop()
         self.session.set_file(None, None)
         self.viewer.clear(f"Cannot open {name}")
         self.show_error(f"Cannot open {name}", message)
@@ -328,6 +346,7 @@ class MainWindow(QMainWindow):
     def _file_changed(self, path: Optional[Path], info: Optional[MediaInfo]) -> None:
         self.setWindowTitle(f"{path.name} — syncdesk" if path is not None else "syncdesk")
         self.timeline.clear(info.duration_s if info else 0.0, info.fps if info else 25.0)
+        self.timeline.clear_media()
         text = ""
         if info is not None:
             rate = f"{info.fps:.3f}".rstrip("0").rstrip(".")
@@ -426,7 +445,8 @@ class MainWindow(QMainWindow):
         if self.video is None or self.analysis is None or self.exporter.running:
             return
         self.player.pause()
-        self.exporter.export(self.video, self.session.shift_ms)
+        over_time = copy.deepcopy(self.session.over_time) if self.session.varying else None
+        self.exporter.export(self.video, self.session.shift_ms, over_time)
 
     # ------------------------------------------------------------ dialogs etc.
     def show_error(self, title: str, message: str) -> None:

@@ -1,12 +1,16 @@
-"""The offset panel: what was detected, how sure, per-track results, and the audio shift to apply.
+"""The offset panel: what was detected, how sure, per-track results, the offset over time (the
+model in words and its segments) and the audio shift to apply.
 
 The shift is in milliseconds, positive = delay the audio (contract.md: a positive offset means the
 audio leads, and fixing it delays the audio by ``offset_ms``), so it starts at the detected offset.
-Every nudge is an undoable command on :attr:`OffsetPanel.undo_stack`.
+With a drift or steps model the nudges move the selected segment (or, none selected, all of them)
+in the Session's edited copy, and "Apply" writes that correction. Every nudge is an undoable command
+on :attr:`OffsetPanel.undo_stack`.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
@@ -28,7 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import DEFAULT_PRESET, PRESETS, Analysis, Track, direction, timecode, track_colour, verdict
+from ..core import (
+    DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode, track_colour, verdict,
+)
+from .session import Session, segment_shift
 
 FRAME_MS = 40.0  # one analysis frame (25 fps)
 MAX_SHIFT_MS = 10_000.0
@@ -39,6 +46,34 @@ def traffic_light(offset_frames: int, confidence: float, preset: str) -> str:
     if PRESETS[preset].accepts(offset_frames, confidence):
         return "good"
     return "fair" if PRESETS["relaxed"].accepts(offset_frames, confidence) else "poor"
+
+
+def hms(seconds: float) -> str:
+    """``HH:MM:SS``, as the command line writes a model's times."""
+    whole = max(0, int(seconds))
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _ms(value: Optional[float]) -> str:
+    return "no evidence" if value is None else f"{value:+.0f} ms"
+
+
+def describe_over_time(over_time: SyncOverTime) -> str:
+    """The model in words: ``constant +80 ms``, ``drifting +120 ms/min (from ... to ...)``, ``3 segments: ...``."""
+    segments = over_time.segments
+    if over_time.model == "constant":
+        known = [point.offset_ms for point in over_time.points if point.offset_ms is not None]
+        value = segments[0].offset_ms if segments else (sorted(known)[len(known) // 2] if known else None)
+        return f"constant {_ms(value)}"
+    if over_time.model == "drift" and segments:
+        first, last = segments[0], segments[-1]
+        end = last.end_offset_ms if last.end_offset_ms is not None else last.offset_ms
+        return (f"drifting {over_time.drift_ms_per_min or 0.0:+.0f} ms/min (from {_ms(first.offset_ms)} at "
+                f"{hms(first.start_s)} to {_ms(end)} at {hms(last.end_s)})")
+    if over_time.model == "steps" and segments:
+        pieces = ", ".join(f"{hms(s.start_s)}-{hms(s.end_s)} {_ms(s.offset_ms)}" for s in segments)
+        return f"{len(segments)} segments: {pieces}"
+    return "unknown: too little evidence to say how the offset changes"
 
 
 class _Nudge(QUndoCommand):
@@ -53,14 +88,30 @@ class _Nudge(QUndoCommand):
         self.panel._set_shift(self.before)
 
 
+class _SegmentsNudge(QUndoCommand):
+    """An edit of the over-time segments and the shift heard with it, undone as one."""
+
+    def __init__(self, panel: OffsetPanel, before: tuple[list[SyncSegment], float],
+                 after: tuple[list[SyncSegment], float], text: str) -> None:
+        super().__init__(text)
+        self.panel, self.before, self.after = panel, before, after
+
+    def redo(self) -> None:
+        self.panel._set_segments(*self.after)
+
+    def undo(self) -> None:
+        self.panel._set_segments(*self.before)
+
+
 class OffsetPanel(QWidget):
     shift_changed = Signal(float)  # ms, positive = delay the audio
     apply_requested = Signal()
     track_activated = Signal(int)  # a track id: select it and jump to its start
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: Optional[QWidget] = None, session: Optional[Session] = None) -> None:
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
+        self.session = session if session is not None else Session()
         self.analysis: Optional[Analysis] = None
         self._shift = 0.0
 
@@ -100,6 +151,26 @@ class OffsetPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.tracks.cellClicked.connect(self._row_clicked)
 
+        self.model_words = QLabel(objectName="model_words")
+        self.model_words.setWordWrap(True)
+        self.segments = QTableWidget(0, 4, objectName="segments")
+        self.segments.setHorizontalHeaderLabels(["#", "From – to", "Offset", "Conf."])
+        self.segments.verticalHeader().hide()
+        self.segments.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.segments.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.segments.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.segments.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.segments.cellClicked.connect(lambda row, _column: self.session.select_segment(row))
+        for table in (self.tracks, self.segments):  # a few rows, then they scroll: the shift stays in view
+            table.setMaximumHeight(table.horizontalHeader().sizeHint().height()
+                                   + 4 * table.verticalHeader().defaultSectionSize() + 4)
+        self.over_time_box = QGroupBox("Sync over time", objectName="over_time_box")
+        over_time_layout = QVBoxLayout(self.over_time_box)
+        over_time_layout.addWidget(self.model_words)
+        over_time_layout.addWidget(self.segments)
+
         self.shift = QDoubleSpinBox(objectName="shift")
         self.shift.setRange(-MAX_SHIFT_MS, MAX_SHIFT_MS)
         self.shift.setDecimals(0)
@@ -137,10 +208,15 @@ class OffsetPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(result)
         layout.addWidget(QLabel("Face tracks (click to select):"))
-        layout.addWidget(self.tracks, 1)
+        layout.addWidget(self.tracks)
+        layout.addWidget(self.over_time_box)
         layout.addWidget(fix)
+        layout.addStretch(1)
         self.setMinimumWidth(440)
+        self.session.events.over_time.connect(self._show_over_time)
+        self.session.events.segment.connect(self._show_segment)
         self.set_analysis(None)
+        self._show_over_time(self.session.over_time)
 
     # ------------------------------------------------------------------ results
     def set_analysis(self, analysis: Optional[Analysis]) -> None:
@@ -227,20 +303,83 @@ class OffsetPanel(QWidget):
         self.nudge_to(self._shift + delta_ms)
 
     def nudge_to(self, value_ms: float) -> None:
+        """Set the shift heard; with a drift or steps model, move the selected segment (or all) with it."""
         value_ms = max(-MAX_SHIFT_MS, min(MAX_SHIFT_MS, round(value_ms, 3)))
         if self.analysis is None or value_ms == self._shift:
             return
-        self.undo_stack.push(_Nudge(self, self._shift, value_ms))
+        session = self.session
+        if not session.varying:
+            self.undo_stack.push(_Nudge(self, self._shift, value_ms))
+            return
+        assert session.over_time is not None
+        delta = round(value_ms - self._shift, 3)
+        which = "every segment" if session.segment is None else f"segment {session.segment + 1}"
+        self.undo_stack.push(_SegmentsNudge(self, (list(session.over_time.segments), self._shift),
+                                            (session.nudged_segments(session.segment, delta), value_ms),
+                                            f"{which} {delta:+g} ms"))
 
     def reset(self) -> None:
-        if self.analysis is not None:
+        if self.analysis is None:
+            return
+        session = self.session
+        detected = self.analysis.sync_over_time
+        if not session.varying or detected is None:
             self.nudge_to(round(self.analysis.offset_ms))
+            return
+        assert session.over_time is not None
+        segments = copy.deepcopy(detected.segments)
+        index = session.segment
+        shift = round(segment_shift(segments[index])) if index is not None else round(self.analysis.offset_ms)
+        if (segments, shift) != (session.over_time.segments, self._shift):
+            self.undo_stack.push(_SegmentsNudge(self, (list(session.over_time.segments), self._shift),
+                                                (segments, shift), "reset the segments"))
+
+    def _set_segments(self, segments: list[SyncSegment], shift_ms: float) -> None:
+        self.session.set_segments(segments)
+        self._set_shift(shift_ms)
+
+    # --------------------------------------------------------------- over time
+    def _show_over_time(self, over_time: Optional[SyncOverTime]) -> None:
+        """The model in words and its segments as the Session has them now (edits included)."""
+        self.over_time_box.setVisible(over_time is not None)
+        if over_time is None:
+            self.segments.setRowCount(0)
+            return
+        self.model_words.setText(describe_over_time(over_time))
+        varying = self.session.varying
+        self.segments.setRowCount(len(over_time.segments) if varying else 0)
+        self.segments.setVisible(varying)
+        for row, segment in enumerate(over_time.segments if varying else []):
+            offset = _ms(segment.offset_ms)
+            if segment.end_offset_ms is not None:
+                offset = f"{offset} → {_ms(segment.end_offset_ms)}"
+            cells = [f"{row + 1}", f"{hms(segment.start_s)} – {hms(segment.end_s)}", offset,
+                     f"{segment.confidence:.2f}"]
+            for column, text in enumerate(cells):
+                self.segments.setItem(row, column, QTableWidgetItem(text))
+        self._show_segment(self.session.segment)
+        self._set_shift(self._shift)  # the words say what Apply writes
+
+    def _show_segment(self, index: Optional[int]) -> None:
+        """A segment picked here or on the lane: its row selected, its shift heard and seen."""
+        if index is None or index >= self.segments.rowCount():
+            self.segments.clearSelection()
+            return
+        self.segments.selectRow(index)
+        assert self.session.over_time is not None
+        shift = round(segment_shift(self.session.over_time.segments[index]), 3)
+        if shift != self._shift:
+            self._set_shift(shift)
 
     def _set_shift(self, value_ms: float) -> None:
         self._shift = value_ms
         self.shift.blockSignals(True)
         self.shift.setValue(value_ms)
         self.shift.blockSignals(False)
+        if self.session.varying:
+            self.shift_words.setText(self._varying_words(value_ms))
+            self.shift_changed.emit(value_ms)
+            return
         if value_ms == 0:
             words = "No shift: the file would be written unchanged."
         else:
@@ -250,3 +389,13 @@ class OffsetPanel(QWidget):
             words += f" Detected: {self.analysis.offset_ms:+.0f} ms."
         self.shift_words.setText(words)
         self.shift_changed.emit(value_ms)
+
+    def _varying_words(self, value_ms: float) -> str:
+        over_time = self.session.over_time
+        assert over_time is not None
+        what = "the drift correction" if over_time.model == "drift" else "one shift per segment"
+        if self.session.segment is None:
+            return (f"Apply writes {what}, as listed above. Nudges move every segment; select one "
+                    f"(here or on the offset lane) to nudge it alone. Heard now: {value_ms:+g} ms.")
+        return (f"Segment {self.session.segment + 1}: {value_ms:+g} ms ({value_ms / FRAME_MS:+.2f} frames) "
+                f"heard now. Apply writes {what}, as listed above.")

@@ -7,13 +7,17 @@ it was just told (the playhead echoing the player) ends the loop instead of star
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..core import ANALYSIS_FPS, Analysis, MediaInfo, Track, VideoFrame, track_colour
+from ..core import ANALYSIS_FPS, Analysis, MediaInfo, SyncOverTime, SyncSegment, Track, VideoFrame, track_colour
+
+#: the models whose correction is more than one constant shift (written with ``correct_audio``)
+VARYING_MODELS = ("drift", "steps")
 
 
 class Event:
@@ -42,6 +46,8 @@ class SessionEvents:
         self.analysis = Event()  # Analysis or None (cleared, or a new one on the way)
         self.track = Event()  # Track scored while the analysis goes on
         self.boxes = Event()  # () the face boxes changed (query ``boxes_at``)
+        self.over_time = Event()  # SyncOverTime being edited, or None (a new analysis or an edit)
+        self.segment = Event()  # index of the selected over-time segment, or None
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class Session:
         self.shift_ms = 0.0
         self.selected: Optional[int] = None
         self.analysis: Optional[Analysis] = None
+        self.over_time: Optional[SyncOverTime] = None  # the user's copy of the analysis's, edited
+        self.segment: Optional[int] = None
         self._boxes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (first frame, rows of x1 y1 x2 y2)
 
     # -------------------------------------------------------------------- file
@@ -114,7 +122,13 @@ class Session:
         self._boxes = {}
         for track in analysis.tracks if analysis is not None else ():
             self._keep_boxes(track)
+        self.select_segment(None)
+        detected = getattr(analysis, "sync_over_time", None)  # tests and old documents may lack it
+        changed = detected is not None or self.over_time is not None
+        self.over_time = copy.deepcopy(detected)  # edits never reach the document (or the cache)
         self.events.analysis.emit(analysis)
+        if changed:
+            self.events.over_time.emit(self.over_time)
         self.events.boxes.emit()
 
     def add_track(self, track: Track) -> None:
@@ -139,3 +153,52 @@ class Session:
                 boxes.append(FaceBox(track_id, (x1, y1, x2, y2), track_colour(track_id), speaker == track_id,
                                      self.selected == track_id))
         return boxes
+
+    # --------------------------------------------------------------- over time
+    @property
+    def varying(self) -> bool:
+        """True when the file's correction is a drift or per-segment one, not one shift."""
+        return self.over_time is not None and self.over_time.model in VARYING_MODELS and bool(self.over_time.segments)
+
+    def select_segment(self, index: Optional[int]) -> None:
+        if index is not None and (self.over_time is None or not 0 <= index < len(self.over_time.segments)):
+            index = None
+        if index != self.segment:
+            self.segment = index
+            self.events.segment.emit(index)
+
+    def segment_at(self, time_s: float) -> Optional[int]:
+        """The segment that holds ``time_s`` (the last one for the file's very end), or None."""
+        segments = self.over_time.segments if self.over_time is not None else []
+        for index, segment in enumerate(segments):
+            if segment.start_s <= time_s < segment.end_s:
+                return index
+        if segments and time_s == segments[-1].end_s:
+            return len(segments) - 1
+        return None
+
+    def set_segments(self, segments: list[SyncSegment]) -> None:
+        """Replace the edited model's segments (a nudge or its undo), one event for the lot."""
+        assert self.over_time is not None
+        if self.over_time.segments != segments:
+            self.over_time.segments = list(segments)
+            self.events.over_time.emit(self.over_time)
+
+    def nudged_segments(self, index: Optional[int], delta_ms: float) -> list[SyncSegment]:
+        """The segments with ``index`` (None: every one) moved by ``delta_ms``, a drift's line
+        piece at both ends; the others are the same objects."""
+        assert self.over_time is not None
+        return [nudged(segment, delta_ms) if index in (None, position) else segment
+                for position, segment in enumerate(self.over_time.segments)]
+
+
+def nudged(segment: SyncSegment, delta_ms: float) -> SyncSegment:
+    end = segment.end_offset_ms
+    return replace(segment, offset_ms=round((segment.offset_ms or 0.0) + delta_ms, 3),
+                   end_offset_ms=None if end is None else round(end + delta_ms, 3))
+
+
+def segment_shift(segment: SyncSegment) -> float:
+    """The one shift that stands for a segment (a drift piece: its value half way)."""
+    start = segment.offset_ms or 0.0
+    return start if segment.end_offset_ms is None else (start + segment.end_offset_ms) / 2
