@@ -292,7 +292,14 @@ def test_bad_files_give_a_message_and_the_window_stays_usable(qtbot, window, tmp
     assert window.video == silent and window.viewer.frame is not None
     assert "no sound" in window.last_error.lower() or "no audio" in window.last_error.lower()
     assert window.analyser.worker is None
-    open_and_wait(qtbot, window, example_avi)  # still works afterwards
+    analysis = open_and_wait(qtbot, window, example_avi)  # still works afterwards
+    with qtbot.waitSignal(window.open_failed, timeout=10_000):
+        window.open_video(broken)  # a bad file opened over a good one leaves the good one shown
+    assert "broken.mp4" in window.last_error
+    assert window.video == example_avi and window.analysis is analysis and window.viewer.frame is not None
+    with qtbot.waitSignal(window.player.frame_shown, timeout=10_000) as shown:
+        window.player.seek(2.0)
+    assert shown.args[0].time_s == pytest.approx(2.0, abs=0.05)  # still the good file's frames
 
 
 def test_an_analysis_error_is_shown_not_raised(qtbot, window, tmp_path):

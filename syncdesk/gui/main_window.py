@@ -317,14 +317,15 @@ class MainWindow(QMainWindow):
 
     def open_video(self, path: Path) -> None:
         """Open ``path`` on the decoder thread; its first frame, then its analysis (or the cached
-        one), follow. An unreadable file becomes an error dialog and ``open_failed``."""
+        one), follow. An unreadable file becomes an error dialog and ``open_failed``, and the file
+        shown until then stays, with its analysis."""
         path = Path(path)
-        self.analyser.drop()
         self.statusBar().showMessage(f"Opening {path.name}…")
         self.player.open(path)
 
     def _opened(self, opened: Opened) -> None:
         path, info = opened.path, opened.info
+        self.analyser.drop()
         self.session.set_file(path, info)
         self.lanes.start(path, opened.start_time, info)
         self.settings.add_recent(path)
@@ -337,15 +338,14 @@ class MainWindow(QMainWindow):
         self.start_analysis()
 
     def _open_failed(self, name: str, message: str) -> None:
-        self.lanes.drop()
-        self.session.set_file(None, None)
-        self.viewer.clear(f"Cannot open {name}")
+        if self.session.path is None:  # nothing was open: say so where the picture would be
+            self.viewer.clear(f"Cannot open {name}")
         self.show_error(f"Cannot open {name}", message)
         self.open_failed.emit(message)
 
     def _file_changed(self, path: Optional[Path], info: Optional[MediaInfo]) -> None:
         self.setWindowTitle(f"{path.name} — syncdesk" if path is not None else "syncdesk")
-        self.timeline.clear(info.duration_s if info else 0.0, info.fps if info else 25.0)
+        self.timeline.clear(info.duration_s if info else 0.0, info.fps if info else ANALYSIS_FPS)
         self.timeline.clear_media()
         text = ""
         if info is not None:
@@ -466,7 +466,7 @@ class MainWindow(QMainWindow):
             box.open()
 
     def edit_settings(self) -> None:
-        dialog = SettingsDialog(self.options, self.settings.models_folder(), self)
+        dialog = SettingsDialog(self.options, self.settings.models_folder(), self, cache=self.analyser.cache)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         self.settings.set_models_folder(dialog.models_folder())

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import (
-    DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode, track_colour, verdict,
+    ANALYSIS_FPS, DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode, track_colour, verdict,
 )
 from .session import Session, segment_shift
 
@@ -249,7 +249,7 @@ class OffsetPanel(QWidget):
     def add_track(self, track: Track) -> None:
         row = self.tracks.rowCount()
         self.tracks.insertRow(row)
-        fps = self.analysis.source.fps if self.analysis else 25.0
+        fps = self.analysis.source.fps if self.analysis else ANALYSIS_FPS
         length = track.end_frame - track.start_frame + 1
         cells = [
             f"#{track.id}",

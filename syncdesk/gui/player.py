@@ -20,7 +20,7 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from ..core import MediaInfo, VideoFrame
+from ..core import ANALYSIS_FPS, MediaInfo, VideoFrame
 from .audio_out import BUFFER_MS, AudioOut, audio_start
 from .frame_source import FrameSource, Opened, Plan
 
@@ -61,8 +61,7 @@ class Player(QObject):
     # ------------------------------------------------------------------ media
     def open(self, path: os.PathLike | str) -> None:
         """Open ``path`` on the decoder thread: ``opened`` (and ``frame_shown``) or ``open_failed`` follow."""
-        self.pause()
-        self.path = self.info = self.frame = None
+        self.pause()  # the file shown stays until the new one has opened (it may fail to)
         self._request(self.source.open(Path(path)))
         self._open_request = self._requested
 
@@ -158,7 +157,7 @@ class Player(QObject):
         self.shown_while_playing = 0
         self.source.dropped = 0
         self._start_plan(origin)
-        fps = self.info.fps if self.info and self.info.fps > 0 else 25.0
+        fps = self.info.fps if self.info and self.info.fps > 0 else ANALYSIS_FPS
         self._timer.start(max(5, int(500 / max(fps * abs(rate), 1.0))))  # twice per frame interval
         if not was_playing:
             self.playing_changed.emit()

@@ -90,7 +90,7 @@ class Session:
 
     @property
     def fps(self) -> float:
-        return self.info.fps if self.info is not None and self.info.fps > 0 else 25.0
+        return self.info.fps if self.info is not None and self.info.fps > 0 else ANALYSIS_FPS
 
     def show_frame(self, frame: VideoFrame) -> None:
         if self.frame is not None and frame.time_s == self.frame.time_s and frame.image is self.frame.image:

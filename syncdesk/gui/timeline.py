@@ -37,7 +37,7 @@ class TimecodeAxis(pg.AxisItem):
 
     def __init__(self) -> None:
         super().__init__(orientation="bottom")
-        self.fps = 25.0
+        self.fps = float(ANALYSIS_FPS)
 
     def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
         return [timecode(value, self.fps) for value in values]
@@ -118,7 +118,7 @@ class Timeline(QWidget):
         return line
 
     # ----------------------------------------------------------------- content
-    def clear(self, duration_s: float = 0.0, fps: float = 25.0) -> None:
+    def clear(self, duration_s: float = 0.0, fps: float = ANALYSIS_FPS) -> None:
         for item in self._items:
             self.plot.removeItem(item)
         self._items.clear()
