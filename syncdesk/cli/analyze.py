@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core import (DETECTORS, DEVICES, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, SyncOverTime,
+from ..core import (DETECTORS, DEVICES, FRAME_MS, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, SyncOverTime,
                    direction, save_analysis, verdict)
 from .progress import StageBar
 
@@ -13,24 +13,26 @@ from .progress import StageBar
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The options ``analyze``, ``fix``, ``batch`` and ``gui`` share (contract.md)."""
     group = parser.add_argument_group("analysis options")
+    default = AnalysisOptions()
     group.add_argument("--weights", type=Path, metavar="SYNCNET.model",
                        help="SyncNet state_dict file (default: the model manager's copy)")
-    group.add_argument("--detector", default="auto", choices=DETECTORS,
+    group.add_argument("--detector", default=default.detector, choices=DETECTORS,
                        help="how faces are found (default auto: s3fd when its weights are downloaded, else the "
                             "bundled haar); whole-frame treats each frame as one face crop")
     group.add_argument("--s3fd-weights", type=Path, metavar="sfd_face.pth",
                        help="S3FD state_dict file (default: the model manager's copy); --detector auto then uses S3FD")
-    group.add_argument("--device", default="auto", choices=DEVICES,
+    group.add_argument("--device", default=default.device, choices=DEVICES,
                        help="compute device (auto: CUDA, else Apple MPS, else CPU)")
-    group.add_argument("--vshift", type=int, default=15, metavar="FRAMES",
-                       help="largest offset searched, in frames either way (default 15 = 0.6 s)")
-    group.add_argument("--min-track", type=int, default=100, metavar="FRAMES",
-                       help="shortest face track kept (default 100)")
-    group.add_argument("--min-face-size", type=int, default=100, metavar="PX",
-                       help="smallest mean face size kept (default 100)")
+    group.add_argument("--vshift", type=int, default=default.vshift, metavar="FRAMES",
+                       help="largest offset searched, in frames either way (default "
+                            f"{default.vshift} = {default.vshift * FRAME_MS / 1000:g} s)")
+    group.add_argument("--min-track", type=int, default=default.min_track, metavar="FRAMES",
+                       help=f"shortest face track kept (default {default.min_track})")
+    group.add_argument("--min-face-size", type=int, default=default.min_face_size, metavar="PX",
+                       help=f"smallest mean face size kept (default {default.min_face_size})")
     group.add_argument("--exact", action="store_true",
                        help="score every window in float32 exactly as the published demo (slower)")
-    group.add_argument("--precision", default="auto", choices=PRECISIONS,
+    group.add_argument("--precision", default=default.precision, choices=PRECISIONS,
                        help="fast mode's arithmetic (auto: bfloat16 where the CPU computes it natively, "
                             "else float32; bfloat16 is for CPUs); --exact is always float32")
 
