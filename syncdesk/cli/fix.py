@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
 #: --auto applies a verdict only from this preset's confidence up (without --force)
 AUTO_PRESET = PRESETS["medium"]
+#: --auto applies a drift or steps only when each segment reaches this preset's confidence: a
+#: segment's confidence is the mean of its 8 s windows', which read lower than a whole clip's, and
+#: the model already needs most of the file's confident windows to agree with it
+SEGMENT_PRESET = PRESETS["relaxed"]
 
 
 def _milliseconds(text: str) -> float:
@@ -98,10 +102,10 @@ def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optiona
     if args.lossless:
         _refuse_lossless(over_time)
     weakest = min(over_time.segments, key=lambda segment: segment.confidence, default=None)
-    if weakest is not None and weakest.confidence < AUTO_PRESET.min_confidence and not args.force:
+    if weakest is not None and weakest.confidence < SEGMENT_PRESET.min_confidence and not args.force:
         raise SyncdeskError(
             f"the segment from {weakest.start_s:.1f} s to {weakest.end_s:.1f} s has confidence "
-            f"{weakest.confidence:.2f}, below {AUTO_PRESET.min_confidence:g} (the {AUTO_PRESET.name!r} preset): "
+            f"{weakest.confidence:.2f}, below {SEGMENT_PRESET.min_confidence:g} (the {SEGMENT_PRESET.name!r} preset): "
             f"nothing written; pass --force to apply it anyway, or edit it and pass --segments")
     return over_time
 

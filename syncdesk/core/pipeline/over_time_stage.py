@@ -9,8 +9,9 @@ import numpy as np
 
 from ..media import ANALYSIS_FPS
 from ..speaker import MIN_SPEAKER_CONFIDENCE, ClipVerdict
-from ..sync.over_time import HOP_S, WINDOW_S, CurveReading, TrackEvidence, measure_points, pool, read_curve
-from ..sync.sync_model import fit_model
+from ..sync.over_time import (HOP_S, WINDOW_S, CurveReading, locate_change, measure_points, pool,
+                              read_curve)
+from ..sync.sync_model import fit_model, snap_to_cut
 from .context import AnalysisContext
 
 
@@ -78,4 +79,22 @@ def measure_over_time(context: AnalysisContext) -> None:
     end = round(context.start_s + context.frames / ANALYSIS_FPS, 3)
     cuts_s = [context.start_s + shot[0] / ANALYSIS_FPS for shot in context.shots[1:]]
     context.sync_over_time = fit_model(points, start, end, WINDOW_S, HOP_S, cuts_s)
+    if context.sync_over_time.model == "steps":
+        _place_changes(context, hops, cuts_s)
     _check_range(context, hops)
+
+
+def _place_changes(context: AnalysisContext, hops: int, cuts_s: list[float]) -> None:
+    """Move each change point of a steps model to the hop edge the evidence says (the model's
+    points are 8 s windows, so it can only say roughly where), then onto a cut within a hop."""
+    segments = context.sync_over_time.segments
+    reach = round((WINDOW_S / 2 + HOP_S) / HOP_S)  # how far from the model's guess to look, in hops
+    for before, after in zip(segments[:-1], segments[1:], strict=True):
+        guess = round((before.end_s - context.start_s) / HOP_S)
+        lo = max(1, guess - reach, round((before.start_s - context.start_s) / HOP_S) + 1)
+        hi = min(hops - 1, guess + reach, round((after.end_s - context.start_s) / HOP_S) - 1)
+        if lo > hi or before.offset_ms is None or after.offset_ms is None:
+            continue
+        edge = locate_change(context.evidence, range(lo, hi), before.offset_ms, after.offset_ms)
+        boundary = round(snap_to_cut(context.start_s + edge * HOP_S, cuts_s, HOP_S), 3)
+        before.end_s = after.start_s = boundary

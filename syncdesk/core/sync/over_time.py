@@ -67,6 +67,14 @@ class TrackEvidence:
             self.sums[hop][valid] += row[valid]
             self.counts[hop] += valid
 
+    def shift_cost(self, hops: range, offset_frames: int) -> np.ndarray:
+        """The summed distances at one shift (``offset_frames``, the published sign) per hop of
+        ``hops`` (0 where a hop has no rows): what a change point between two levels weighs."""
+        index = self.reach - offset_frames
+        if not 0 <= index < 2 * self.reach + 1:
+            return np.zeros(len(hops))
+        return np.array([self.sums[h][index] if h in self.sums else 0.0 for h in hops])
+
     def curve(self, hops: range) -> Optional[np.ndarray]:
         """Mean distance per shift over ``hops`` (inf where too few rows compare), None if no rows."""
         present = [h for h in hops if h in self.sums]
@@ -109,6 +117,21 @@ def pool(curves: Sequence[np.ndarray], weights: Sequence[float]) -> Optional[np.
         return None
     total = sum(w for _, w in used)
     return sum(w * c for c, w in used) / total
+
+
+def locate_change(evidence: Sequence[TrackEvidence], hops: range, before_ms: float, after_ms: float,
+                  fps: float = ANALYSIS_FPS) -> int:
+    """The hop in ``hops`` where the offset changes from ``before_ms`` to ``after_ms``: the edge that
+    makes the distances least, read at the first level's shift before it and the second's after
+    it (each window's own rows, finer than the windows the points were read over)."""
+    before = round(before_ms * fps / 1000.0)
+    after = round(after_ms * fps / 1000.0)
+    cost_before = sum((track.shift_cost(hops, before) for track in evidence), np.zeros(len(hops)))
+    cost_after = sum((track.shift_cost(hops, after) for track in evidence), np.zeros(len(hops)))
+    # total(e) = sum of cost_before over hops < e, plus cost_after over hops >= e, for each edge e
+    after_edge = np.concatenate([np.cumsum(cost_after[::-1])[::-1], [0.0]])
+    totals = np.concatenate([[0.0], np.cumsum(cost_before)]) + after_edge
+    return hops.start + int(np.argmin(totals))
 
 
 def measure_points(evidence: Sequence[TrackEvidence], speaking: dict[int, np.ndarray], present: dict[int, np.ndarray],

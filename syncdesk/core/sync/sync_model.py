@@ -88,7 +88,7 @@ def step_runs(offsets: np.ndarray, tol: float) -> list[tuple[int, int]]:
     return merged
 
 
-def _snap(t: float, cuts_s: Sequence[float], within: float) -> float:
+def snap_to_cut(t: float, cuts_s: Sequence[float], within: float) -> float:
     """A change point moves onto the nearest shot cut within ``within`` seconds, if any."""
     near = [c for c in cuts_s if abs(c - t) <= within]
     return min(near, key=lambda c: abs(c - t)) if near else t
@@ -131,7 +131,7 @@ def fit_model(points: Sequence[SyncPoint], start_s: float, end_s: float, window_
         bounds = [start_s]
         for (_, stop), (start, _) in zip(runs[:-1], runs[1:], strict=True):
             middle = 0.5 * float(ok.t[stop - 1] + ok.t[start])
-            bounds.append(round(float(_snap(middle, cuts_s, hop_s)), 3))
+            bounds.append(round(float(snap_to_cut(middle, cuts_s, hop_s)), 3))
         bounds.append(end_s)
         result.model = "steps"
         result.segments = [
