@@ -30,6 +30,7 @@ from syncdesk.gui.thumbnails import COUNT
 from syncdesk.gui.waveform import envelope
 
 from .oracle import make_flash_clip
+from .test_export import audio_of, measured_shift_ms, packets
 
 WAIT_MS = 20_000
 SCREENSHOTS = Path(os.environ.get("SYNCDESK_SCREENSHOTS",
@@ -217,6 +218,21 @@ def test_apply_writes_the_edited_model_with_correct_audio(qtbot, window, clip, t
     assert (src, dst, overwrite) == (clip, target, True)
     assert over_time == expected and over_time.model == model
     assert over_time.segments[0].offset_ms == window.analysis.sync_over_time.segments[0].offset_ms - 40
+
+
+def test_apply_with_the_real_writer_shifts_each_segment_and_copies_the_video(qtbot, window, clip, tmp_path,
+                                                                             monkeypatch):
+    open_clip(qtbot, window, clip)
+    window.session.set_analysis(document(clip, 6.0, steps()))
+    target = tmp_path / "fixed.avi"
+    monkeypatch.setattr(window.exporter, "ask_path", lambda default: target)
+    with qtbot.waitSignal(window.export_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(window.panel.apply_button, Qt.MouseButton.LeftButton)
+    before, after = audio_of(clip, 16000), audio_of(target, 16000)
+    for segment in steps().segments:  # inside each segment, away from the fades at its ends
+        inside = slice(round((segment.start_s + 0.3) * 16000), round((segment.end_s - 0.3) * 16000))
+        assert measured_shift_ms(before[inside], after[inside], 16000) == pytest.approx(segment.offset_ms, abs=0.1)
+    assert packets(target) == packets(clip)
 
 
 def test_without_sync_over_time_the_window_is_as_before(qtbot, window, clip, tmp_path, monkeypatch):
