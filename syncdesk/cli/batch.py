@@ -19,20 +19,11 @@ from typing import TYPE_CHECKING, Iterator, Optional
 from ..core import DEFAULT_PRESET, PRESETS, SyncdeskError
 from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
 from .analyze import add_analysis_options, options_from
+from .argtypes import number_between
 from .progress import _Bar, new_tqdm
 
 if TYPE_CHECKING:
     from ..core.batch import Row
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 256: {text!r}")
-    return value
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("folder", type=Path, metavar="FOLDER")
     parser.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
                         help=f"quality preset that tells good from poor (default {DEFAULT_PRESET})")
-    parser.add_argument("--workers", type=_workers, metavar="N",
+    parser.add_argument("--workers", type=number_between(int, 1, 256, "a whole number"), metavar="N",
                         help=f"analysis processes on CPU (default: half the cores, here {default_workers()}); "
                              "a GPU is used by one process")
     parser.add_argument("--report", type=Path, metavar="OUT_DIR",

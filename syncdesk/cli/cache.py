@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..core import MB, SyncdeskError, human_size
+from .argtypes import number_between
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,18 +26,9 @@ def add_parser(subparsers: Any) -> None:
     limit = actions.add_parser("limit", help="set the cache's size limit in MB",
                                description="Set the cache's size limit (shared by the app, analyze and "
                                            "batch); the least recently used analyses beyond it are deleted now.")
-    limit.add_argument("megabytes", type=_megabytes, metavar="MB", help="the new limit in MB (0 keeps nothing)")
+    limit.add_argument("megabytes", type=number_between(float, 0.0, 1e9, "a number of megabytes"), metavar="MB",
+                       help="the new limit in MB (0 keeps nothing)")
     limit.set_defaults(run=run_limit)
-
-
-def _megabytes(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of megabytes: {text!r}") from None
-    if not 0 <= value <= 1e9:
-        raise argparse.ArgumentTypeError(f"the limit must be between 0 and 1e9 MB, not {text}")
-    return round(value * MB)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -68,7 +60,7 @@ def run_limit(args: argparse.Namespace) -> int:
 
     cache = AnalysisCache()
     before = cache.info()
-    cache.set_max_bytes(args.megabytes)
+    cache.set_max_bytes(round(args.megabytes * MB))
     after = cache.info()
     print(f"limit    {human_size(after.max_bytes)} (deleted {before.entries - after.entries} "
           "least recently used analyses)")

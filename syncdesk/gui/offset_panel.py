@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import (
-    ANALYSIS_FPS, DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode, track_colour, verdict,
+    ANALYSIS_FPS, DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode,
+    track_colour, verdict,
 )
 from .session import Session, segment_shift
 
@@ -103,6 +104,20 @@ class _SegmentsNudge(QUndoCommand):
         self.panel._set_segments(*self.before)
 
 
+def _row_table(name: str, columns: list[str]) -> QTableWidget:
+    """A read-only table whose rows are picked whole; the second column takes the spare width."""
+    table = QTableWidget(0, len(columns), objectName=name)
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().hide()
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
 class OffsetPanel(QWidget):
     shift_changed = Signal(float)  # ms, positive = delay the audio
     apply_requested = Signal()
@@ -140,28 +155,12 @@ class OffsetPanel(QWidget):
         result_layout.addLayout(form)
         result_layout.addWidget(self.verdict)  # full width: a wrapped line in a form row gets clipped
 
-        self.tracks = QTableWidget(0, 5, objectName="tracks")
-        self.tracks.setHorizontalHeaderLabels(["Track", "Time", "Offset", "Conf.", "Speaking"])
-        self.tracks.verticalHeader().hide()
-        self.tracks.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.tracks.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tracks.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.tracks.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.tracks = _row_table("tracks", ["Track", "Time", "Offset", "Conf.", "Speaking"])
         self.tracks.cellClicked.connect(self._row_clicked)
 
         self.model_words = QLabel(objectName="model_words")
         self.model_words.setWordWrap(True)
-        self.segments = QTableWidget(0, 4, objectName="segments")
-        self.segments.setHorizontalHeaderLabels(["#", "From – to", "Offset", "Conf."])
-        self.segments.verticalHeader().hide()
-        self.segments.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.segments.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.segments.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.segments.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.segments = _row_table("segments", ["#", "From – to", "Offset", "Conf."])
         self.segments.cellClicked.connect(lambda row, _column: self.session.select_segment(row))
         for table in (self.tracks, self.segments):  # a few rows, then they scroll: the shift stays in view
             table.setMaximumHeight(table.horizontalHeader().sizeHint().height()

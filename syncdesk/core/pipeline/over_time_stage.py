@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..media import ANALYSIS_FPS
+from ..results import SyncOverTime
 from ..speaker import MIN_SPEAKER_CONFIDENCE, ClipVerdict
 from ..sync.over_time import (HOP_S, WINDOW_S, CurveReading, locate_change, measure_points, pool,
                               read_curve)
@@ -39,6 +40,15 @@ def _wide_clip_reading(context: AnalysisContext, hops: int) -> Optional[tuple[Cu
     return read_curve(pooled), used, [round(weight[i] / total, 4) for i in used]
 
 
+def _over_time_agrees(over_time: Optional[SyncOverTime], offset_ms: float) -> bool:
+    """Whether the file's model is one constant offset within a frame of ``offset_ms``: the wide
+    search over the whole clip is trusted beyond ±vshift only when its windows say the same."""
+    if over_time is None or over_time.model != "constant" or not over_time.segments:
+        return False
+    level = over_time.segments[0].offset_ms
+    return level is not None and abs(level - offset_ms) <= 1000.0 / ANALYSIS_FPS
+
+
 def _check_range(context: AnalysisContext, hops: int) -> None:
     """Fast mode reports an offset the wide search finds beyond ±vshift (with more confidence than
     the published reading) instead of a wrong in-range one; exact mode keeps the published maths
@@ -50,6 +60,8 @@ def _check_range(context: AnalysisContext, hops: int) -> None:
     reading, used, weights = found
     if abs(reading.offset_frames) <= vshift or reading.confidence < max(verdict.confidence, MIN_SPEAKER_CONFIDENCE):
         return
+    if not _over_time_agrees(context.sync_over_time, reading.offset_ms):
+        return  # a far minimum the windows along the file do not confirm: chance, on a short or quiet clip
     beyond = f"{reading.offset_ms:+.0f} ms ({reading.offset_frames:+d} frames), beyond the published ±{vshift} frames"
     if context.options.exact:
         context.notes.append(f"the wide search finds the offset at {beyond}: --exact keeps the published reading "
