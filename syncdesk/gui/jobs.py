@@ -12,9 +12,9 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core import (
     Analysis, AnalysisCache, AnalysisOptions, CancelToken, ExportResult, ProgressCallback, SyncdeskError,
-    SyncOverTime, shift_audio,
+    SyncOverTime, read_thumbnails, shift_audio,
 )
-from .thumbnails import read_thumbnails
+from .thumbnails import COUNT, HEIGHT
 from .waveform import read_envelope
 from .workers import Worker
 
@@ -82,7 +82,7 @@ def thumbnail_worker(path: Path, duration_s: float, width: int, feed: ThumbnailF
     """The thumbnail strip's frames, each sent through ``feed`` as it comes."""
 
     def job(_progress: ProgressCallback, cancel: CancelToken) -> int:
-        return read_thumbnails(path, duration_s, width, cancel, feed.thumbnail_ready.emit)
+        return read_thumbnails(path, duration_s, HEIGHT, width, COUNT, cancel, feed.thumbnail_ready.emit)
 
     return Worker(job, name="thumbnails")
 

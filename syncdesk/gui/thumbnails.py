@@ -1,45 +1,14 @@
 """The thumbnail strip: a fixed number of small frames spread over the clip, decoded in a worker
-and drawn as one mosaic image (one ImageItem) stretched over the clip's time span."""
+(``core.read_thumbnails``) and drawn as one mosaic image (one ImageItem) stretched over the clip's time span."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
-from ..core import CancelToken, FrameReader
-
 COUNT = 24  # thumbnails per clip, whatever its length
 HEIGHT = 28  # pixels
-
-
-def shrink(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an H x W x 3 picture (cheap; the strip is a guide, not a viewer)."""
-    rows = np.linspace(0, image.shape[0] - 1, height).round().astype(int)
-    columns = np.linspace(0, image.shape[1] - 1, width).round().astype(int)
-    return np.ascontiguousarray(image[rows][:, columns])
-
-
-def thumbnail_times(duration_s: float, count: int = COUNT) -> np.ndarray:
-    """The middle of each of ``count`` equal slices of the clip."""
-    return (np.arange(count) + 0.5) * duration_s / count
-
-
-def read_thumbnails(path: Path, duration_s: float, width: int, cancel: CancelToken,
-                    deliver: Callable[[int, np.ndarray], None], count: int = COUNT) -> int:
-    """Decode ``count`` frames of ``path`` and ``deliver(index, HEIGHT x width x 3)`` each as it
-    comes. Off the GUI thread; returns how many were delivered."""
-    reader = FrameReader(path)
-    try:
-        for index, time_s in enumerate(thumbnail_times(duration_s, count)):
-            cancel.check()
-            deliver(index, shrink(reader.frame_at(float(time_s)).image, HEIGHT, width))
-    finally:
-        reader.close()
-    return count
 
 
 def thumbnail_width(width: int, height: int) -> int:
