@@ -13,7 +13,7 @@ import pytest
 
 import syncdesk.core
 from syncdesk.cli import main
-from syncdesk.core import SyncOverTime, SyncSegment, correct_audio
+from syncdesk.core import SyncOverTime, SyncPoint, SyncSegment, correct_audio
 from syncdesk.core.export import ExportError, load_segments
 
 from .test_export import _add_audio, _encode_audio, audio_of, duration_s, packets, sha256
@@ -71,8 +71,10 @@ def aac_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def steps(model: str = "steps") -> SyncOverTime:
+    """STEPS as the engine would write them: every 0.5 s window confidently at its segment's level."""
     segments = [SyncSegment(start, end, offset, 8.0) for start, end, offset in STEPS]
-    return SyncOverTime(window_s=8.0, hop_s=1.0, points=[], model=model, segments=segments)
+    points = [SyncPoint(t, offset, 8.0) for start, end, offset in STEPS for t in np.arange(start + 0.25, end, 0.5)]
+    return SyncOverTime(window_s=1.0, hop_s=0.5, points=points, model=model, segments=segments)
 
 
 def drift(start_ms: float, end_ms: float) -> SyncOverTime:
@@ -273,7 +275,8 @@ def test_auto_without_a_model_applies_the_verdict(click_clip, tmp_path, capsys, 
 
 def test_auto_with_a_low_confidence_segment_writes_nothing(click_clip, tmp_path, capsys, monkeypatch):
     model = steps()
-    model.segments[1].confidence = 1.5  # below the relaxed preset's 2.0
+    for point in model.points[8:14]:  # 6 of the 8 windows of the second segment (4-8 s): nothing confident
+        point.confidence = 1.0
     monkeypatch.setattr(syncdesk.core, "analyze", lambda *a, **k: fake_analysis(model), raising=False)
     out = tmp_path / "fixed.mkv"
     assert main(["fix", str(click_clip), "-o", str(out), "--auto", "--quiet"]) == 1

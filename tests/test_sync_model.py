@@ -92,3 +92,23 @@ def test_curve_reading_uses_only_measured_shifts():
     assert reading.offset_frames == -2
     assert reading.offset_ms == pytest.approx(-80.0)
     assert reading.confidence == pytest.approx(6.0)
+
+
+def test_a_few_confident_windows_in_a_long_file_are_too_little_to_model():
+    times = np.arange(4.0, 596.0, 2.0)  # 10 minutes
+    points = [SyncPoint(float(t), None, 0.0) for t in times]
+    for index, offset in ((50, 0.0), (200, 160.0), (201, 160.0)):
+        points[index] = SyncPoint(points[index].t_s, offset, MIN_POINT_CONFIDENCE + 0.1)
+    assert fit_model(points, 0.0, 600.0, 8.0, 2.0).model == "unknown"
+
+
+def test_a_short_stretch_of_other_evidence_is_no_step():
+    offsets = np.zeros(len(TIMES))
+    offsets[10:12] = 120.0  # two neighbouring windows: they share 6 of their 8 s
+    offsets[20:23] = -90.0
+    assert _fit(_points(offsets)).model != "steps"
+
+
+def test_a_line_through_one_corner_of_the_file_is_no_drift():
+    offsets = [40.0 + 3.0 * t if t < 16 else None for t in TIMES]  # evidence only in the first 16 s of 60
+    assert _fit(_points(offsets)).model != "drift"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..core import FRAME_MS, PRESETS, SyncdeskError, direction
+from ..core import FRAME_MS, PRESETS, SyncdeskError, direction, segment_support
 from .analyze import add_analysis_options, options_from
 from .progress import StageBar
 
@@ -22,10 +22,9 @@ if TYPE_CHECKING:
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
 #: --auto applies a verdict only from this preset's confidence up (without --force)
 AUTO_PRESET = PRESETS["medium"]
-#: --auto applies a drift or steps only when each segment reaches this preset's confidence: a
-#: segment's confidence is the mean of its 8 s windows', which read lower than a whole clip's, and
-#: the model already needs most of the file's confident windows to agree with it
-SEGMENT_PRESET = PRESETS["relaxed"]
+#: --auto applies a drift or steps only when at least this share of each segment's windows measured
+#: an offset confidently (the model's own test is over the whole file: a segment could rest on a few)
+MIN_SEGMENT_SUPPORT = 0.5
 
 
 def _milliseconds(text: str) -> float:
@@ -101,12 +100,13 @@ def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optiona
     print(f"sync over time: {over_time.model}")
     if args.lossless:
         _refuse_lossless(over_time)
-    weakest = min(over_time.segments, key=lambda segment: segment.confidence, default=None)
-    if weakest is not None and weakest.confidence < SEGMENT_PRESET.min_confidence and not args.force:
-        raise SyncdeskError(
-            f"the segment from {weakest.start_s:.1f} s to {weakest.end_s:.1f} s has confidence "
-            f"{weakest.confidence:.2f}, below {SEGMENT_PRESET.min_confidence:g} (the {SEGMENT_PRESET.name!r} preset): "
-            f"nothing written; pass --force to apply it anyway, or edit it and pass --segments")
+    for segment in over_time.segments:
+        confident, windows = segment_support(over_time, segment)
+        if (not windows or confident < MIN_SEGMENT_SUPPORT * windows) and not args.force:
+            raise SyncdeskError(
+                f"the segment from {segment.start_s:.1f} s to {segment.end_s:.1f} s was measured confidently in "
+                f"only {confident} of its {windows} windows: nothing written; pass --force to apply it anyway, "
+                "or edit it and pass --segments")
     return over_time
 
 

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     # results and what they mean
     "Analysis": "results", "Track": "results", "SCHEMA": "results", "SyncOverTime": "results",
     "SyncPoint": "results", "SyncSegment": "results", "SYNC_MODELS": "results",
+    "segment_support": "sync.sync_model",
     "save_analysis": "results:save", "load_analysis": "results:load",
     "AnalysisCache": "cache", "CacheInfo": "cache", "DEFAULT_CACHE_BYTES": "cache:DEFAULT_MAX_BYTES",
     "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",

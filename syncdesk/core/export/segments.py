@@ -69,9 +69,13 @@ class SegmentFix:
 def _number(value: Any, what: str, allow_none: bool = False) -> Optional[float]:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ExportError(f"{what} is not a number: {value!r}")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.nan
+    if not math.isfinite(number):
+        raise ExportError(f"{what} is not a number: {str(value)[:40]!r}")
+    return number
 
 
 def check_segments(segments: Sequence[SyncSegment]) -> list[SegmentFix]:
@@ -175,8 +179,8 @@ def load_segments(path: Path) -> SyncOverTime:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ExportError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{path} is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # a nesting too deep to read is not a list
+        raise ExportError(f"{path} is not JSON: {str(exc)[:200]}") from None
     if isinstance(data, dict) and "segments" not in data and isinstance(data.get("sync_over_time"), dict):
         data = data["sync_over_time"]
     items = data.get("segments") if isinstance(data, dict) else data

@@ -16,8 +16,12 @@ from ..results import SyncOverTime, SyncPoint, SyncSegment
 
 #: a point weaker than this says nothing (the relaxed preset's minimum confidence)
 MIN_POINT_CONFIDENCE = 2.0
-#: fewer confident points than this: "unknown"
+#: fewer confident points than this, or than this share of the file's windows: "unknown"
 MIN_POINTS = 3
+MIN_CONFIDENT_SHARE = 0.25
+#: a drift's line is fitted only to confident points spanning this share of the file (else it is
+#: extrapolated from a corner of it)
+MIN_DRIFT_SPAN = 0.5
 #: agreement between a point and a model, at least (half a frame at 25 fps) ...
 TOLERANCE_MS = 20.0
 #: ... and at most (two frames: points more scattered than this follow no model)
@@ -64,6 +68,12 @@ def theil_sen(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, float(np.median(y - slope * t))
 
 
+def held_steps(runs: list[tuple[int, int]], min_points: int) -> bool:
+    """Whether every run of a steps model has ``min_points`` points: neighbouring windows share most
+    of their sound, so fewer may all come from one short stretch of wrong evidence."""
+    return all(stop - start >= min_points for start, stop in runs)
+
+
 def step_runs(offsets: np.ndarray, tol: float) -> list[tuple[int, int]]:
     """Runs ``[start, stop)`` of points at one level: a new run starts where ``MIN_STEP_POINTS``
     consecutive points leave the current run's median by more than ``tol``."""
@@ -88,6 +98,13 @@ def step_runs(offsets: np.ndarray, tol: float) -> list[tuple[int, int]]:
     return merged
 
 
+def segment_support(over_time: SyncOverTime, segment: SyncSegment) -> tuple[int, int]:
+    """How many of the windows centred in ``segment`` measured an offset confidently, of how many."""
+    inside = [p for p in over_time.points if segment.start_s <= p.t_s <= segment.end_s]
+    confident = [p for p in inside if p.offset_ms is not None and p.confidence >= MIN_POINT_CONFIDENCE]
+    return len(confident), len(inside)
+
+
 def snap_to_cut(t: float, cuts_s: Sequence[float], within: float) -> float:
     """A change point moves onto the nearest shot cut within ``within`` seconds, if any."""
     near = [c for c in cuts_s if abs(c - t) <= within]
@@ -100,7 +117,7 @@ def fit_model(points: Sequence[SyncPoint], start_s: float, end_s: float, window_
     a change point may snap to."""
     ok = _confident(points)
     result = SyncOverTime(window_s, hop_s, list(points), "unknown")
-    if len(ok.t) < MIN_POINTS:
+    if len(ok.t) < max(MIN_POINTS, MIN_CONFIDENT_SHARE * len(points)):
         return result
     tol = tolerance(ok.offset)
 
@@ -117,7 +134,8 @@ def fit_model(points: Sequence[SyncPoint], start_s: float, end_s: float, window_
         return result
 
     slope, intercept = theil_sen(ok.t, ok.offset)
-    if share(ok.offset - (intercept + slope * ok.t)) >= INLIER_SHARE:
+    spans_the_file = ok.t[-1] - ok.t[0] >= MIN_DRIFT_SPAN * (end_s - start_s - window_s)
+    if spans_the_file and share(ok.offset - (intercept + slope * ok.t)) >= INLIER_SHARE:
         result.model = "drift"
         result.drift_ms_per_min = round(slope * 60.0, 3)
         result.segments = [SyncSegment(start_s, end_s, round(intercept + slope * start_s, 3), mean_confidence(),
@@ -127,7 +145,7 @@ def fit_model(points: Sequence[SyncPoint], start_s: float, end_s: float, window_
     runs = step_runs(ok.offset, tol)
     levels = [float(np.median(ok.offset[slice(*run)])) for run in runs]
     fitted = np.concatenate([np.full(stop - start, lv) for (start, stop), lv in zip(runs, levels, strict=True)])
-    if len(runs) > 1 and share(ok.offset - fitted) >= INLIER_SHARE:
+    if len(runs) > 1 and held_steps(runs, round(window_s / hop_s) + 1) and share(ok.offset - fitted) >= INLIER_SHARE:
         bounds = [start_s]
         for (_, stop), (start, _) in zip(runs[:-1], runs[1:], strict=True):
             middle = 0.5 * float(ok.t[stop - 1] + ok.t[start])
