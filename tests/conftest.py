@@ -1,9 +1,10 @@
-"""Shared fixtures: a private data dir for every test, oracle and random weights."""
+"""Shared fixtures: a private data dir for every test, oracle and random weights, main windows."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -35,6 +36,34 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "random.model"
     torch.save(random_state_dict(0), path)
     return path
+
+
+@pytest.fixture
+def make_window(qtbot, oracle_weights: Path) -> Callable[..., object]:
+    """Main windows on the oracle weights, shown at ``size``; ``styled`` applies the app's style sheet
+    and icon as users see them. Each one's workers are cancelled and waited for at the end."""
+    from syncdesk.core.options import AnalysisOptions  # Qt loads only for the tests that make windows
+    from syncdesk.gui.app import application
+    from syncdesk.gui.app_settings import AppSettings
+    from syncdesk.gui.main_window import MainWindow
+
+    made = []
+
+    def make(detector: str = "whole-frame", size: tuple[int, int] = (1200, 760), styled: bool = False):
+        if styled:
+            application()
+        win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector=detector),
+                         interactive=False)
+        qtbot.addWidget(win)
+        win.resize(*size)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.pool.cancel_all()
+        win.pool.wait(20_000)
 
 
 @pytest.fixture(scope="session")

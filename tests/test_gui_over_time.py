@@ -18,11 +18,9 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtTest import QTest
 
 from syncdesk import core
-from syncdesk.core.options import AnalysisOptions
 from syncdesk.core.results import Analysis, Engine, Source, SyncOverTime, SyncPoint, SyncSegment, Track
 from syncdesk.gui import jobs
-from syncdesk.gui.app import SCREENSHOT_SIZE, application
-from syncdesk.gui.app_settings import AppSettings
+from syncdesk.gui.app import SCREENSHOT_SIZE
 from syncdesk.gui.main_window import MainWindow
 from syncdesk.gui.offset_lane import MsAxis, model_curve
 from syncdesk.gui.offset_panel import describe_over_time
@@ -71,17 +69,10 @@ def document(path: Path, seconds: float, over_time: SyncOverTime | None, offset_
 
 
 @pytest.fixture
-def window(qtbot, oracle_weights, monkeypatch):
-    application()
-    win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector="whole-frame"),
-                     interactive=False)
+def window(make_window, monkeypatch):
+    win = make_window(size=SCREENSHOT_SIZE, styled=True)
     monkeypatch.setattr(win, "start_analysis", lambda use_cache=True: None)  # the documents are hand-made
-    qtbot.addWidget(win)
-    win.resize(*SCREENSHOT_SIZE)
-    win.show()
-    yield win
-    win.pool.cancel_all()
-    win.pool.wait(20_000)
+    return win
 
 
 def open_clip(qtbot, window: MainWindow, clip: Path) -> None:

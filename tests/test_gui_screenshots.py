@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from syncdesk.core.options import AnalysisOptions
-from syncdesk.gui.app import SCREENSHOT_SIZE, application
-from syncdesk.gui.app_settings import AppSettings
+from syncdesk.gui.app import SCREENSHOT_SIZE
 from syncdesk.gui.main_window import MainWindow
 
 from .face_clips import Tile, make_faces_clip
@@ -25,15 +23,8 @@ VIEWER_FILL = (0x16, 0x18, 0x1B)
 
 
 @pytest.fixture
-def window(qtbot, oracle_weights):
-    application()  # the app's style sheet and icon, as users see it
-    win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector="haar"), interactive=False)
-    qtbot.addWidget(win)
-    win.resize(*SCREENSHOT_SIZE)
-    win.show()
-    yield win
-    win.pool.cancel_all()
-    win.pool.wait(20_000)
+def window(make_window):
+    return make_window("haar", SCREENSHOT_SIZE, styled=True)  # the app's style sheet and icon, as users see it
 
 
 def save(widget, name: str) -> QImage:

@@ -26,15 +26,8 @@ ANALYSIS_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def window(qtbot, oracle_weights):
-    win = MainWindow(AppSettings(), AnalysisOptions(weights=oracle_weights, detector="whole-frame"),
-                     interactive=False)
-    qtbot.addWidget(win)
-    win.resize(1200, 760)
-    win.show()
-    yield win
-    win.pool.cancel_all()
-    win.pool.wait(20_000)
+def window(make_window) -> MainWindow:
+    return make_window()
 
 
 def open_and_wait(qtbot, window: MainWindow, clip: Path):
