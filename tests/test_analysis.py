@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from syncdesk.core.analysis import AnalysisOptions, analyze
+from syncdesk.core.analysis import analyze
+from syncdesk.core.options import AnalysisOptions
 from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import Cancelled
 

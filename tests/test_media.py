@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from syncdesk.core import media
-from syncdesk.core.analysis import AnalysisOptions, analyze
+from syncdesk.core.analysis import analyze
+from syncdesk.core.options import AnalysisOptions
 
 from .oracle import make_flash_clip
 

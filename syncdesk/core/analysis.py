@@ -13,11 +13,11 @@ from typing import Callable, Optional
 from .cancel import CancelToken
 from .options import AnalysisOptions, validate_options
 from .pipeline import (AnalysisContext, build_analysis, decide_verdict, embed_face_tracks, embed_whole_frame,
-                       find_faces, find_speaker, load_engine, load_model, open_media, read_audio, run_stages)
+                       find_faces, find_speaker, load_engine, open_media, read_audio, run_stages)
 from .progress import ProgressCallback
 from .results import Analysis, Track
 
-__all__ = ["AnalysisOptions", "analyze", "load_model"]
+__all__ = ["analyze"]
 
 
 def analyze(

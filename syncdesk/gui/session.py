@@ -29,9 +29,6 @@ class Event:
     def connect(self, callback: Callable[..., Any]) -> None:
         self._callbacks.append(callback)
 
-    def disconnect(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.remove(callback)
-
     def emit(self, *args: Any) -> None:
         for callback in list(self._callbacks):
             callback(*args)

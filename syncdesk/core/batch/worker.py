@@ -124,7 +124,7 @@ def _warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
     threads on CPU (a GPU's process keeps torch's default, one per core)."""
     import torch
 
-    from ..analysis import load_model  # the engine's per-process model
+    from ..pipeline import load_model  # the engine's per-process model
     from ..options import validate_options
     from ..models.device import resolve_device
     from ..models.weights import locate

@@ -27,7 +27,9 @@ def _wide_clip_reading(context: AnalysisContext, hops: int) -> Optional[tuple[Cu
     curves = {e.track_id: e.curve(range(hops)) for e in context.evidence}
     curves = {i: c for i, c in curves.items() if c is not None and np.isfinite(c).sum() >= 3}
     if context.verdict_source != "no-confident-speaker":
-        weights = getattr(context.verdict, "weights", None) or [1.0] * len(context.verdict_tracks)
+        # whole-frame: the verdict is the one track itself, a Track rather than a pooled ClipVerdict
+        pooled = isinstance(context.verdict, ClipVerdict) and context.verdict.weights
+        weights = context.verdict.weights if pooled else [1.0] * len(context.verdict_tracks)
         weight = dict(zip(context.verdict_tracks, weights, strict=True))
     else:
         weight = {t.id: (t.end_frame - t.start_frame + 1) * max(read_curve(curves[t.id]).confidence, 0.0)
