@@ -25,7 +25,7 @@ from syncdesk.gui.main_window import MainWindow
 from syncdesk.gui.offset_lane import MsAxis, model_curve
 from syncdesk.gui.offset_panel import describe_over_time
 from syncdesk.gui.thumbnails import COUNT
-from syncdesk.gui.waveform import envelope
+from syncdesk.core.envelope import envelope
 
 from .oracle import make_flash_clip
 from .test_export import audio_of, measured_shift_ms, packets

@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     # media and time
     "probe": "media", "MediaInfo": "media", "stream_audio": "media", "ANALYSIS_FPS": "media",
     "FRAME_MS": "media",
-    "FrameReader": "frames", "VideoFrame": "frames", "read_thumbnails": "thumbnails",
+    "FrameReader": "frames", "VideoFrame": "frames", "read_envelope": "envelope", "ENVELOPE_BIN_S": "envelope", "read_thumbnails": "thumbnails",
     "timecode": "timecodes", "track_colour": "palette",
     # writing files
     "shift_audio": "export", "preflight": "export", "same_file": "export", "ExportResult": "export",

@@ -12,10 +12,9 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core import (
     Analysis, AnalysisCache, AnalysisOptions, CancelToken, ExportResult, ProgressCallback, SyncdeskError,
-    SyncOverTime, read_thumbnails, shift_audio,
+    SyncOverTime, read_envelope, read_thumbnails, shift_audio,
 )
 from .thumbnails import COUNT, HEIGHT
-from .waveform import read_envelope
 from .workers import Worker
 
 log = logging.getLogger(__name__)

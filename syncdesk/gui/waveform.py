@@ -1,58 +1,18 @@
 """The waveform lane: the sound's min/max envelope per 10 ms, drawn where the audio shift puts it.
 
-The envelope is computed in a worker from the engine's audio stream (:class:`Envelope` holds two
-small arrays per 10 ms, whatever the length); the lane draws it with two curves created once and
-moves them with ``setPos`` when the shift changes, so the sound is seen sliding against the picture.
+The envelope is computed in a worker (``core.read_envelope``: two small arrays per 10 ms, whatever
+the length); the lane draws it with two curves created once and moves them with ``setPos`` when the
+shift changes, so the sound is seen sliding against the picture.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
-from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 import pyqtgraph as pg
 
-from ..core import CancelToken, stream_audio
+from ..core import ENVELOPE_BIN_S
 
-RATE = 16_000
-BIN_S = 0.01  # one envelope column per 10 ms
 COLOUR = (0, 158, 115)  # bluish green (Okabe-Ito)
-
-
-def envelope(chunks: Iterable[np.ndarray], rate: int = RATE, bin_s: float = BIN_S) -> tuple[np.ndarray, np.ndarray]:
-    """Per ``bin_s`` of int16 sound, its lowest and highest sample as -1..1 (the last bin may be short)."""
-    size = max(1, round(rate * bin_s))
-    lows: list[np.ndarray] = []
-    highs: list[np.ndarray] = []
-    carry = np.zeros(0, np.int16)
-    for chunk in chunks:
-        samples = np.concatenate([carry, chunk]) if carry.size else chunk
-        whole = samples.size - samples.size % size
-        if whole:
-            bins = samples[:whole].reshape(-1, size)
-            lows.append(bins.min(axis=1))
-            highs.append(bins.max(axis=1))
-        carry = samples[whole:]
-    if carry.size:
-        lows.append(carry.min(keepdims=True))
-        highs.append(carry.max(keepdims=True))
-    if not lows:
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
-    scale = np.float32(1 / 32768)
-    return np.concatenate(lows).astype(np.float32) * scale, np.concatenate(highs).astype(np.float32) * scale
-
-
-def read_envelope(path: Path, start: Fraction, cancel: CancelToken) -> tuple[np.ndarray, np.ndarray]:
-    """``path``'s envelope with column 0 at source time ``start`` (the first frame). Off the GUI thread."""
-
-    def chunks() -> Iterable[np.ndarray]:
-        for chunk in stream_audio(path, start, rate=RATE, cancel=cancel):
-            cancel.check()
-            yield chunk
-
-    return envelope(chunks())
 
 
 class WaveformLane:
@@ -72,7 +32,7 @@ class WaveformLane:
         plot.setYRange(-1.0, 1.0, padding=0.05)
 
     def set_envelope(self, lows: np.ndarray, highs: np.ndarray) -> None:
-        x = (np.arange(lows.size) + 0.5) * BIN_S
+        x = (np.arange(lows.size) + 0.5) * ENVELOPE_BIN_S
         self.low.setData(x, lows)
         self.high.setData(x, highs)
 
