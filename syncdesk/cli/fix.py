@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..core import FRAME_MS, PRESETS, SyncdeskError, direction, segment_support
+from ..core import (FRAME_MS, PRESETS, SyncdeskError, direction, segment_support,
+                    segment_supported)
 from .analyze import add_analysis_options, options_from
 from .progress import StageBar
 
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
 #: --auto applies a verdict only from this preset's confidence up (without --force)
 AUTO_PRESET = PRESETS["medium"]
-#: --auto applies a drift or steps only when at least this share of each segment's windows measured
-#: an offset confidently (the model's own test is over the whole file: a segment could rest on a few)
-MIN_SEGMENT_SUPPORT = 0.5
 
 
 def _milliseconds(text: str) -> float:
@@ -101,8 +99,8 @@ def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optiona
     if args.lossless:
         _refuse_lossless(over_time)
     for segment in over_time.segments:
-        confident, windows = segment_support(over_time, segment)
-        if (not windows or confident < MIN_SEGMENT_SUPPORT * windows) and not args.force:
+        if not segment_supported(over_time, segment) and not args.force:
+            confident, windows = segment_support(over_time, segment)
             raise SyncdeskError(
                 f"the segment from {segment.start_s:.1f} s to {segment.end_s:.1f} s was measured confidently in "
                 f"only {confident} of its {windows} windows: nothing written; pass --force to apply it anyway, "

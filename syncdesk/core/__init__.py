@@ -21,7 +21,10 @@ _EXPORTS: dict[str, str] = {
     # results and what they mean
     "Analysis": "results", "Track": "results", "SCHEMA": "results", "SyncOverTime": "results",
     "SyncPoint": "results", "SyncSegment": "results", "SYNC_MODELS": "results",
-    "segment_support": "sync.sync_model",
+    "segment_support": "sync.sync_model", "segment_supported": "sync.sync_model:supported",
+    "Tolerance": "tolerance", "ToleranceVerdict": "results", "describe_tolerance": "tolerance:describe", "TOLERANCES": "tolerance",
+    "DEFAULT_TOLERANCE": "tolerance", "parse_tolerance": "tolerance", "judge_tolerance": "tolerance:judge",
+    "confident_parts": "tolerance", "outside_parts": "tolerance",
     "save_analysis": "results:save", "load_analysis": "results:load",
     "AnalysisCache": "cache", "CacheInfo": "cache", "DEFAULT_CACHE_BYTES": "cache:DEFAULT_MAX_BYTES",
     "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",

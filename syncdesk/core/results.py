@@ -101,6 +101,21 @@ class SyncOverTime:
 
 
 @dataclass
+class ToleranceVerdict:
+    """The file against a broadcast tolerance (contract.md, "Tolerances"; :mod:`.tolerance` judges)."""
+
+    name: str  # "ebu-r37", "atsc-is191", "itu-bt1359" or "custom"
+    lead_ms: float
+    lag_ms: float
+    result: str  # "within", "outside" or "unknown" (no confident evidence)
+    worst_ms: Optional[float]  # the confident offset furthest outside, or nearest a limit when within
+    limit: Optional[str] = None  # the limit worst_ms is judged against: "lead" (audio early) or "lag"
+    excess_ms: Optional[float] = None  # worst_ms beyond that limit (> 0), or its margin (<= 0)
+    #: the out-of-tolerance stretches: [{"start_s", "end_s", "offset_ms", "confidence"[, "end_offset_ms"]}]
+    outside: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
 class Analysis:
     source: Source
     engine: Engine
@@ -117,6 +132,7 @@ class Analysis:
     verdict_source: str = "whole-frame"
     verdict_tracks: list[int] = field(default_factory=list)  # the tracks it combines
     sync_over_time: Optional[SyncOverTime] = None
+    tolerance: Optional[ToleranceVerdict] = None  # only when judged against one
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,8 +140,9 @@ class Analysis:
         for track in data["tracks"]:
             if track["dists"] is None:
                 del track["dists"]
-        if data["sync_over_time"] is None:
-            del data["sync_over_time"]
+        for optional in ("sync_over_time", "tolerance"):
+            if data[optional] is None:
+                del data[optional]
         ordered = {"schema": data.pop("schema")}
         ordered.update(data)
         return ordered
@@ -141,6 +158,8 @@ class Analysis:
         fields["tracks"] = [Track(**track) for track in fields["tracks"]]
         if fields.get("sync_over_time") is not None:
             fields["sync_over_time"] = SyncOverTime.from_dict(fields["sync_over_time"])
+        if fields.get("tolerance") is not None:
+            fields["tolerance"] = ToleranceVerdict(**fields["tolerance"])
         return cls(**fields)
 
 

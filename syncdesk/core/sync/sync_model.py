@@ -19,6 +19,9 @@ MIN_POINT_CONFIDENCE = 2.0
 #: fewer confident points than this, or than this share of the file's windows: "unknown"
 MIN_POINTS = 3
 MIN_CONFIDENT_SHARE = 0.25
+#: a segment is acted on (fixed, judged against a tolerance) only when at least this share of its
+#: windows measured an offset confidently
+MIN_SEGMENT_SUPPORT = 0.5
 #: a drift's line is fitted only to confident points spanning this share of the file (else it is
 #: extrapolated from a corner of it)
 MIN_DRIFT_SPAN = 0.5
@@ -103,6 +106,13 @@ def segment_support(over_time: SyncOverTime, segment: SyncSegment) -> tuple[int,
     inside = [p for p in over_time.points if segment.start_s <= p.t_s <= segment.end_s]
     confident = [p for p in inside if p.offset_ms is not None and p.confidence >= MIN_POINT_CONFIDENCE]
     return len(confident), len(inside)
+
+
+def supported(over_time: SyncOverTime, segment: SyncSegment) -> bool:
+    """Whether enough of ``segment``'s own windows measured an offset confidently for it to be acted
+    on: the model's test is over the whole file, so one segment could rest on a few windows."""
+    confident, windows = segment_support(over_time, segment)
+    return windows > 0 and confident >= MIN_SEGMENT_SUPPORT * windows
 
 
 def snap_to_cut(t: float, cuts_s: Sequence[float], within: float) -> float:
