@@ -80,4 +80,6 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert "usage: syncdesk" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("syncdesk") and "error:" in err and "--help" in err
+    assert err.count("\n") == 1  # one line: the reason, not the usage block

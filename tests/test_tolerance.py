@@ -64,6 +64,8 @@ def test_the_verdict_says_which_limit_was_crossed_and_by_how_much():
     within = judge(_analysis(-12.0), TOLERANCES["ebu-r37"])
     assert within.excess_ms == -48.0
     assert describe(within) == "within EBU R37 (+40/-60 ms): at worst audio 12 ms late"
+    # nearer the lead limit, yet late: the words follow the sign, not the limit
+    assert describe(judge(_analysis(-4.0), parse_tolerance("20/30"))).endswith("at worst audio 4 ms late")
 
 
 def test_no_confident_evidence_is_unknown_not_within():

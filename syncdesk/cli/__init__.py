@@ -11,7 +11,7 @@ import gc
 import importlib
 import os
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..core import Cancelled, SyncdeskError
@@ -44,8 +44,16 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse saying bad usage in one line (exit 2) with a pointer to ``--help``, instead of the
+    usage block: the reason is what a user or a script's log needs. Subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="syncdesk",
         description="Find and fix audio-video (lip-sync) offsets in video files.",
     )

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core import (DETECTORS, DEVICES, FRAME_MS, PRECISIONS, Analysis, AnalysisOptions, SyncdeskError, SyncOverTime,
-                   direction, save_analysis, verdict)
+from ..core import (DEFAULT_TOLERANCE, DETECTORS, DEVICES, FRAME_MS, PRECISIONS, TOLERANCES, Analysis, AnalysisOptions,
+                   SyncdeskError, SyncOverTime, Tolerance, describe_tolerance, direction, judge_tolerance,
+                   parse_tolerance, save_analysis, verdict)
+from . import argtypes
 from .progress import StageBar
+
+REPORT_SUFFIXES = (".html", ".pdf")
+MARKER_SUFFIXES = (".otio", ".edl", ".fcpxml", ".csv")
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +42,19 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                             "else float32; bfloat16 is for CPUs); --exact is always float32")
 
 
+def add_tolerance_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--tolerance`` (contract.md, "Tolerances"), for the commands that judge against one."""
+    standards = ", ".join(f"{t.name} (+{t.lead_ms:g}/-{t.lag_ms:g} ms)" for t in TOLERANCES.values())
+    parser.add_argument("--tolerance", type=argtypes.tolerance, metavar="T",
+                        help=f"{what} against a broadcast tolerance for the audio's lead: {standards}, or "
+                             "LEAD/LAG in ms (e.g. 20/30)")
+
+
+def tolerance_from(args: argparse.Namespace) -> Tolerance:
+    """The tolerance given, else the one reports and markers use by default."""
+    return args.tolerance or parse_tolerance(DEFAULT_TOLERANCE)
+
+
 def options_from(args: argparse.Namespace) -> AnalysisOptions:
     if args.exact and args.precision == "bfloat16":
         raise SyncdeskError("--exact computes in float32: it cannot be combined with --precision bfloat16")
@@ -64,9 +82,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--annotate", type=Path, metavar="OUT.mp4",
                         help="also write a review video: a box per face track, the active speaker highlighted, "
                              "each track's confidence, the clip's sound")
+    parser.add_argument("--report", type=Path, metavar="OUT.html|OUT.pdf",
+                        help="also write a QC report: the verdict against the tolerance, the offset over time, "
+                             "the tracks, the file's technical facts and how to reproduce the result")
+    parser.add_argument("--markers", type=Path, metavar="OUT.otio|edl|fcpxml|csv",
+                        help="also write a marker per out-of-tolerance stretch or slip, for an editing program "
+                             "(timecodes at the file's own rate and start timecode)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing --json / --annotate files (refused otherwise)")
+                        help="replace existing --json / --annotate / --report / --markers files (refused otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tolerance_option(parser, f"judge the file (default for --report and --markers: {DEFAULT_TOLERANCE})")
     add_analysis_options(parser)
     parser.set_defaults(run=run, engine="syncdesk.core.analysis")
 
@@ -127,8 +152,17 @@ def summary(analysis: Analysis) -> str:
     arithmetic = "" if engine.precision == "float32" else f" ({engine.precision})"
     lines.append(f"  engine      {engine.detector} faces, {engine.mode} mode{arithmetic} on {engine.device}, "
                  f"{analysis.timings.get('total', 0):.1f} s")
+    if analysis.tolerance is not None:
+        lines.append(f"  tolerance   {describe_tolerance(analysis.tolerance)}")
     lines.extend(f"  note        {warning}" for warning in analysis.warnings)
     return "\n".join(lines)
+
+
+def _check_output(path: Path, suffixes: tuple[str, ...], option: str, overwrite: bool) -> None:
+    if path.suffix.lower() not in suffixes:
+        raise SyncdeskError(f"{option} writes {', '.join(suffixes)} files: {path.name!r} has none of these suffixes")
+    if path.exists() and not overwrite:
+        raise SyncdeskError(f"{path} already exists: pass --overwrite to replace it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,12 +171,18 @@ def run(args: argparse.Namespace) -> int:
     # the output checks run before a long analysis, not after it
     if args.json and args.json.exists() and not args.overwrite:
         raise SyncdeskError(f"{args.json} already exists: pass --overwrite to replace it")
+    if args.report:
+        _check_output(args.report, REPORT_SUFFIXES, "--report", args.overwrite)
+    if args.markers:
+        _check_output(args.markers, MARKER_SUFFIXES, "--markers", args.overwrite)
     if args.annotate:
         from ..core import check_review_output
 
         check_review_output(args.video, args.annotate, args.overwrite)
     with StageBar(quiet=args.quiet) as bar:
         analysis = analyze(args.video, options_from(args), progress=bar)
+    if args.tolerance or args.report or args.markers:
+        analysis.tolerance = judge_tolerance(analysis, tolerance_from(args))
     print(summary(analysis))
     if args.json:
         save_analysis(analysis, args.json)
@@ -153,4 +193,14 @@ def run(args: argparse.Namespace) -> int:
         with StageBar(quiet=args.quiet) as bar:
             write_review(args.video, analysis, args.annotate, overwrite=args.overwrite, progress=bar)
         print(f"  wrote       {args.annotate}")
+    if args.report:
+        from ..core.report import write_report
+
+        write_report(analysis, args.report, tolerance_from(args), overwrite=args.overwrite)
+        print(f"  wrote       {args.report}")
+    if args.markers:
+        from ..core.markers import write_markers
+
+        count = len(write_markers(analysis, args.markers, tolerance_from(args), overwrite=args.overwrite))
+        print(f"  wrote       {args.markers} ({count} marker{'' if count == 1 else 's'})")
     return 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from ..core import Tolerance
 
 Number = TypeVar("Number", int, float)
 
@@ -21,3 +24,13 @@ def number_between(cast: Callable[[str], Number], low: Number, high: Number, wha
         return value
 
     return parse
+
+
+def tolerance(text: str) -> "Tolerance":
+    """An argparse ``type`` for ``--tolerance``: a standard's name or ``LEAD/LAG`` in ms."""
+    from ..core import parse_tolerance
+
+    try:
+        return parse_tolerance(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -12,13 +12,14 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..core import DEFAULT_PRESET, PRESETS, SyncdeskError
 from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
-from .analyze import add_analysis_options, options_from
+from .analyze import add_analysis_options, add_tolerance_option, options_from
 from .argtypes import number_between
 from .progress import _Bar, new_tqdm
 
@@ -49,6 +50,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--retry-errors", action="store_true",
                         help="analyse again the files that failed in an earlier run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tolerance_option(parser, "also judge each file (the report's tolerance and worst_ms columns)")
     add_analysis_options(parser)
     parser.set_defaults(run=run)
 
@@ -112,8 +114,10 @@ def _number(value: Optional[float], spec: str) -> str:
 
 
 def table(rows: list[Row], base: Path) -> str:
-    """One line per file (path below ``base``), the errors' reasons after the name."""
-    lines = [f"{'status':<8} {'offset':>6} {'conf':>7}  file"]
+    """One line per file (path below ``base``), the errors' reasons after the name; the tolerance's
+    verdict when the files were judged against one."""
+    judged = any(row.tolerance for row in rows)
+    lines = [f"{'status':<8} {'offset':>6} {'conf':>7}  " + ("tolerance  " if judged else "") + "file"]
     for row in rows:
         try:
             name = str(row.path.relative_to(base))
@@ -121,7 +125,9 @@ def table(rows: list[Row], base: Path) -> str:
             name = str(row.path)
         if row.error:
             name = f"{name}: {row.error}"
-        lines.append(f"{row.status:<8} {_number(row.offset, '+d'):>6} {_number(row.confidence, '.2f'):>7}  {name}")
+        tolerance = f"{row.tolerance or '':<9}  " if judged else ""
+        lines.append(f"{row.status:<8} {_number(row.offset, '+d'):>6} {_number(row.confidence, '.2f'):>7}  "
+                     f"{tolerance}{name}")
     return "\n".join(lines)
 
 
@@ -160,14 +166,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"syncdesk: interrupted: {left} of {len(batch.jobs)} files left in the queue; "
               "run the same command again to resume", file=sys.stderr)
         return 130
-    found = rows(batch.jobs, batch.skipped, preset)
+    found = rows(batch.jobs, batch.skipped, preset, args.tolerance)
     totals = counts(found)
     print(table(found, base))
     print(f"{len(found)} files: " + ", ".join(f"{count} {status}" for status, count in totals.items())
           + f" (preset {preset.name}: confidence >= {preset.min_confidence:g}, "
             f"|offset| <= {preset.max_offset_frames} frames)")
+    if args.tolerance is not None:
+        judged = Counter(row.tolerance for row in found if row.tolerance)
+        print(f"{args.tolerance.label()}: " + ", ".join(f"{judged[result]} {result}"
+                                                        for result in ("within", "outside", "unknown")))
     if args.report:
-        json_path, csv_path = write_report(args.report, found, preset, batch.settings.fields)
+        json_path, csv_path = write_report(args.report, found, preset, batch.settings.fields, args.tolerance)
         print(f"report: {json_path}, {csv_path}")
     if args.sort_into:
         done = sort_into(args.sort_into, found, base)

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..core import (FRAME_MS, PRESETS, SyncdeskError, direction, segment_support,
-                    segment_supported)
-from .analyze import add_analysis_options, options_from
+from ..core import (FRAME_MS, PRESETS, SyncdeskError, describe_tolerance, direction, judge_tolerance,
+                    segment_support, segment_supported)
+from .analyze import add_analysis_options, add_tolerance_option, options_from
 from .progress import StageBar
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="apply a low-confidence --auto verdict, or write a copy when the offset is 0")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_tolerance_option(parser, "with --auto, correct only a file that is outside")
     add_analysis_options(parser)
     parser.set_defaults(run=run)
 
@@ -118,6 +119,11 @@ def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, 
     sign = "+" if analysis.offset_frames > 0 else ""
     print(f"analysis: {direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
           f"confidence {analysis.confidence:.2f})")
+    if args.tolerance is not None:
+        judged = judge_tolerance(analysis, args.tolerance)
+        print(f"tolerance: {describe_tolerance(judged)}")
+        if judged.result == "within" and not args.force:
+            return analysis.offset_ms, True, None
     over_time = _over_time_to_apply(analysis, args)
     if over_time is not None:
         return analysis.offset_ms, False, over_time
@@ -133,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core import correct_audio, preflight, shift_audio
     from ..core.export import load_segments
 
+    if args.tolerance is not None and not args.auto:
+        print("syncdesk fix: error: --tolerance only applies to --auto (see syncdesk fix --help)", file=sys.stderr)
+        return 2
     # refuse a bad output or segment list before a long analysis
     preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
     over_time = load_segments(args.segments) if args.segments is not None else None
@@ -147,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
             offset_ms = args.offset_ms if args.offset_ms is not None else args.offset_frames * FRAME_MS
             in_sync = offset_ms == 0
         if in_sync and not args.force:
-            print("audio and video are in sync: nothing written (pass --force to write a copy anyway)")
+            what = "within the tolerance" if args.auto and args.tolerance is not None else "in sync"
+            print(f"audio and video are {what}: nothing written (pass --force to write a copy anyway)")
             return 0
         if over_time is not None:
             if args.lossless:

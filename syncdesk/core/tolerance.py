@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 from .quality import PRESETS
@@ -116,9 +116,14 @@ def _part(segment: SyncSegment) -> Part:
 
 
 def outside_parts(analysis: Analysis, tolerance: Tolerance) -> list[Part]:
-    """The confident stretches outside ``tolerance``; a drift's line is cut where it crosses a limit."""
+    """The confident stretches of ``analysis`` outside ``tolerance``."""
+    return outside(confident_parts(analysis), tolerance)
+
+
+def outside(parts: list[Part], tolerance: Tolerance) -> list[Part]:
+    """The stretches of ``parts`` outside ``tolerance``; a drift's line is cut where it crosses a limit."""
     found: list[Part] = []
-    for part in confident_parts(analysis):
+    for part in parts:
         if part.end_offset_ms is None:
             if not tolerance.allows(part.offset_ms):
                 found.append(part)
@@ -147,7 +152,8 @@ def describe(verdict: ToleranceVerdict) -> str:
     if verdict.worst_ms is None or verdict.limit is None:
         return f"{tolerance.label()}: unknown (no confident measurement to judge)"
     allowed = tolerance.lead_ms if verdict.limit == "lead" else tolerance.lag_ms
-    words = f"audio {_ms(abs(verdict.worst_ms), allowed)} ms {'early' if verdict.limit == 'lead' else 'late'}"
+    worst = verdict.worst_ms
+    words = f"audio {_ms(abs(worst), allowed)} ms {'early' if worst > 0 else 'late'}" if worst else "audio in sync"
     if verdict.result == "outside":
         first = verdict.outside[0]["start_s"] if verdict.outside else 0.0
         where = f" from {first:.1f} s" if first > 0 else ""
@@ -163,7 +169,11 @@ def _ms(value: float, limit: float) -> str:
 
 def judge(analysis: Analysis, tolerance: Tolerance) -> ToleranceVerdict:
     """``analysis`` against ``tolerance``."""
-    parts = confident_parts(analysis)
+    return judge_parts(confident_parts(analysis), tolerance)
+
+
+def judge_parts(parts: list[Part], tolerance: Tolerance) -> ToleranceVerdict:
+    """A file known by its confident parts (what the batch queue keeps) against ``tolerance``."""
     verdict = ToleranceVerdict(tolerance.name, tolerance.lead_ms, tolerance.lag_ms, "unknown", None)
     if not parts:
         return verdict
@@ -172,12 +182,10 @@ def judge(analysis: Analysis, tolerance: Tolerance) -> ToleranceVerdict:
     verdict.limit = tolerance.limit_for(worst)
     verdict.excess_ms = round(tolerance.excess_ms(worst), 3)
     verdict.result = "outside" if verdict.excess_ms > 0 else "within"
-    verdict.outside = [_span(part) for part in outside_parts(analysis, tolerance)]
+    verdict.outside = [_span(part) for part in outside(parts, tolerance)]
     return verdict
 
 
 def _span(part: Part) -> dict[str, float]:
-    span = {"start_s": part.start_s, "end_s": part.end_s, "offset_ms": part.offset_ms, "confidence": part.confidence}
-    if part.end_offset_ms is not None:
-        span["end_offset_ms"] = part.end_offset_ms
-    return span
+    """A part as the document writes it (``end_offset_ms`` only for a drift's line)."""
+    return {name: value for name, value in asdict(part).items() if value is not None}

@@ -19,15 +19,18 @@ from typing import Any, Iterable, Optional, Sequence
 from ... import __version__
 from ..errors import SyncdeskError
 from ..outputs import atomic_output, create_part, remove_quietly
-from ..quality import Preset
+from ..quality import PRESETS, Preset
+from ..tolerance import Part, Tolerance, judge_parts
 from .scan import Skipped
 from .store import DONE, Job
 
 REPORT_SCHEMA = "syncdesk.batch-report/1"
 JSON_NAME, CSV_NAME = "report.json", "report.csv"
 GOOD, POOR = "good", "poor"
-#: the report's row fields, in CSV column order
-COLUMNS = ("path", "status", "offset", "offset_ms", "confidence", "min_dist", "error", "note")
+#: the first reports' row fields: a CSV starting with them is ours
+FIRST_COLUMNS = ("path", "status", "offset", "offset_ms", "confidence", "min_dist", "error", "note")
+#: the report's row fields, in CSV column order; the tolerance's are empty when none was given
+COLUMNS = (*FIRST_COLUMNS, "tolerance", "worst_ms")
 #: the CSV's columns: the row fields, then the id of the run that wrote it (the JSON's ``run``)
 CSV_COLUMNS = (*COLUMNS, "run")
 
@@ -45,6 +48,8 @@ class Row:
     min_dist: Optional[float] = None
     error: Optional[str] = None
     note: Optional[str] = None
+    tolerance: Optional[str] = None  # within, outside or unknown, when judged against one
+    worst_ms: Optional[float] = None  # the tolerance verdict's worst confident offset
 
     def to_dict(self) -> dict[str, Any]:
         return {name: str(self.path) if name == "path" else getattr(self, name) for name in COLUMNS}
@@ -54,18 +59,32 @@ def classify(offset_frames: int, confidence: float, preset: Preset) -> str:
     return GOOD if preset.accepts(offset_frames, confidence) else POOR
 
 
-def job_row(job: Job, preset: Preset) -> Row:
+def job_row(job: Job, preset: Preset, tolerance: Optional[Tolerance] = None) -> Row:
     if job.state != DONE or job.result is None:
         return Row(job.path, job.state, error=job.message)
     result = job.result
+    judged = judge_parts(result_parts(result), tolerance) if tolerance is not None else None
     return Row(job.path, classify(result["offset_frames"], result["confidence"], preset),
-               offset=result["offset_frames"], offset_ms=result["offset_ms"], confidence=result["confidence"],
-               min_dist=result["min_dist"], note=job.message)
+               offset=result["offset_frames"], offset_ms=round(result["offset_ms"], 3),
+               confidence=round(result["confidence"], 4), min_dist=round(result["min_dist"], 4), note=job.message,
+               tolerance=judged.result if judged else None, worst_ms=judged.worst_ms if judged else None)
 
 
-def rows(jobs: Iterable[Job], skipped: Iterable[Skipped], preset: Preset) -> list[Row]:
-    """Every file once, sorted by path."""
-    found = [job_row(job, preset) for job in jobs] + [Row(s.path, "skipped", error=s.reason) for s in skipped]
+def result_parts(result: dict[str, Any]) -> list[Part]:
+    """A queued result's confident parts; a result queued before they were kept is judged by its
+    clip verdict alone."""
+    if "parts" in result:
+        return [Part(**part) for part in result["parts"]]
+    if result.get("verdict_source") == "no-confident-speaker" or result["confidence"] < PRESETS["relaxed"].min_confidence:
+        return []
+    return [Part(0.0, result.get("duration_s", 0.0), result["offset_ms"], result["confidence"])]
+
+
+def rows(jobs: Iterable[Job], skipped: Iterable[Skipped], preset: Preset,
+         tolerance: Optional[Tolerance] = None) -> list[Row]:
+    """Every file once, sorted by path; judged against ``tolerance`` too when given."""
+    found = [job_row(job, preset, tolerance) for job in jobs]
+    found += [Row(s.path, "skipped", error=s.reason) for s in skipped]
     return sorted(found, key=lambda row: row.path.parts)
 
 
@@ -83,7 +102,7 @@ def _is_ours(path: Path) -> bool:
             if path.suffix == ".json":
                 return json.load(stream).get("schema") == REPORT_SCHEMA
             header = next(csv.reader(stream), None) or []
-            return header[: len(COLUMNS)] == list(COLUMNS)  # a report from before the run column, too
+            return header[: len(FIRST_COLUMNS)] == list(FIRST_COLUMNS)  # an older report's columns, too
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, csv.Error):
         return False
 
@@ -100,7 +119,8 @@ def check_report_dir(folder: Path) -> None:
                                 "(it is never overwritten)")
 
 
-def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: dict[str, Any]) -> tuple[Path, Path]:
+def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: dict[str, Any],
+                 tolerance: Optional[Tolerance] = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.csv`` in ``folder``, each through a hidden ``.part`` file.
 
     Both carry this run's id (the JSON's ``run``, the CSV's ``run`` column). Both are written in
@@ -122,6 +142,8 @@ def write_report(folder: Path, report: Sequence[Row], preset: Preset, settings: 
         "preset": {"name": preset.name, "min_confidence": preset.min_confidence,
                    "max_offset_frames": preset.max_offset_frames},
         "settings": settings,
+        "tolerance": None if tolerance is None else {"name": tolerance.name, "lead_ms": tolerance.lead_ms,
+                                                     "lag_ms": tolerance.lag_ms},
         "counts": counts(report),
         "files": [row.to_dict() for row in report],
     }

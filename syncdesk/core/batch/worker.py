@@ -23,6 +23,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -33,6 +34,7 @@ from ..errors import Cancelled, SyncdeskError, WeightsError
 from ..media import open_input
 from ..options import AnalysisOptions
 from ..results import Analysis
+from ..tolerance import confident_parts
 from .store import DONE, ERROR, SKIPPED
 
 CANCEL = "cancel"
@@ -85,6 +87,8 @@ def summary(analysis: Analysis) -> dict[str, Any]:
         "verdict_source": analysis.verdict_source,
         "tracks": len(analysis.tracks),
         "duration_s": analysis.source.duration_s,
+        # what a tolerance judges (any tolerance, at report time, like the presets)
+        "parts": [asdict(part) for part in confident_parts(analysis)],
     }
 
 
