@@ -116,8 +116,20 @@ def test_missing_weights_say_how_to_get_them(tmp_path):
 def test_bad_usage_is_exit_2():
     assert run_cli("analyze").returncode == 2
     assert run_cli("analyze", "x.mp4", "--vshift", "many").returncode == 2
+    for option, value in (("--vshift", "0"), ("--vshift", "101"), ("--min-track", "3"), ("--min-face-size", "-3")):
+        result = run_cli("analyze", "x.mp4", option, value)
+        assert result.returncode == 2, (option, value)
+        assert result.stderr.count("\n") == 1 and f"argument {option}: must be between" in result.stderr
     help_text = run_cli("analyze", "--help")
     assert help_text.returncode == 0 and "--exact" in help_text.stdout
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path, oracle_weights):
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    result = run_cli("analyze", str(empty), "--weights", str(oracle_weights))
+    assert result.returncode == 1
+    assert result.stderr == "syncdesk: error: empty.mp4 is empty (0 bytes): nothing to analyse\n"
 
 
 def test_a_reader_that_leaves_early_is_not_an_error(tmp_path, oracle_weights):

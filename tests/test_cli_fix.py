@@ -71,7 +71,7 @@ def test_auto_round_trip_with_the_oracle_weights(early, oracle_weights, tmp_path
     assert main(["fix", str(early), "-o", str(out), "--auto", "--force", "--detector", "whole-frame", "--weights", str(oracle_weights),
                  "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "analysis: audio leads video by" in printed and "(+3 frames" in printed
+    assert "\nanalysis (loaded from cache: same file and settings): audio leads video by" in printed and "(+3 frames" in printed
     assert "audio delayed by" in printed and f"wrote {out}" in printed
     doc = analysed(out, oracle_weights, tmp_path, "--exact")
     assert doc["offset_frames"] == 0 and abs(doc["offset_ms"]) <= 10
@@ -183,3 +183,15 @@ def test_bad_usage_exits_2(early, tmp_path, args, capsys):
 def test_missing_output_option_exits_2(early):
     result = run_cli("fix", str(early), "--offset-ms", "40")
     assert result.returncode == 2 and "-o" in result.stderr
+
+
+def test_fix_auto_reuses_the_analysis_analyze_just_made(early, oracle_weights, tmp_path, capsys):
+    flags = ["--weights", str(oracle_weights), "--detector", "whole-frame", "--quiet"]
+    forced = [*flags, "--force"]  # the oracle reads this clip with medium-low confidence
+    assert main(["analyze", str(early), *flags]) == 0
+    capsys.readouterr()
+    assert main(["fix", str(early), "-o", str(tmp_path / "same.mp4"), "--auto", *forced]) == 0
+    assert "analysis (loaded from cache: same file and settings): audio leads" in capsys.readouterr().out
+    # other settings: measured again
+    assert main(["fix", str(early), "-o", str(tmp_path / "other.mp4"), "--auto", "--vshift", "10", *forced]) == 0
+    assert "loaded from cache" not in capsys.readouterr().out

@@ -258,7 +258,7 @@ def fake_analysis(over_time: SyncOverTime | None, offset_ms: float = 40.0) -> Si
 
 
 def test_auto_applies_the_model_of_the_analysis(click_clip, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(syncdesk.core, "analyze", lambda *a, **k: fake_analysis(steps()), raising=False)
+    monkeypatch.setattr(syncdesk.core, "analyze_cached", lambda *a, **k: (fake_analysis(steps()), False), raising=False)
     out = tmp_path / "fixed.mkv"
     assert main(["fix", str(click_clip), "-o", str(out), "--auto", "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -267,7 +267,7 @@ def test_auto_applies_the_model_of_the_analysis(click_clip, tmp_path, capsys, mo
 
 
 def test_auto_without_a_model_applies_the_verdict(click_clip, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(syncdesk.core, "analyze", lambda *a, **k: fake_analysis(None), raising=False)
+    monkeypatch.setattr(syncdesk.core, "analyze_cached", lambda *a, **k: (fake_analysis(None), False), raising=False)
     out = tmp_path / "fixed.mkv"
     assert main(["fix", str(click_clip), "-o", str(out), "--auto", "--quiet"]) == 0
     assert f"audio delayed by 40 ms; video copied; wrote {out}" in capsys.readouterr().out
@@ -277,7 +277,7 @@ def test_auto_with_a_low_confidence_segment_writes_nothing(click_clip, tmp_path,
     model = steps()
     for point in model.points[8:14]:  # 6 of the 8 windows of the second segment (4-8 s): nothing confident
         point.confidence = 1.0
-    monkeypatch.setattr(syncdesk.core, "analyze", lambda *a, **k: fake_analysis(model), raising=False)
+    monkeypatch.setattr(syncdesk.core, "analyze_cached", lambda *a, **k: (fake_analysis(model), False), raising=False)
     out = tmp_path / "fixed.mkv"
     assert main(["fix", str(click_clip), "-o", str(out), "--auto", "--quiet"]) == 1
     assert "pass --force" in capsys.readouterr().err
@@ -286,7 +286,7 @@ def test_auto_with_a_low_confidence_segment_writes_nothing(click_clip, tmp_path,
 
 def test_auto_lossless_refuses_a_drift(aac_clip, tmp_path, capsys, monkeypatch):
     line = SyncOverTime(8.0, 1.0, [], "drift", 120.0, [SyncSegment(0.0, 6.0, -40.0, 8.0, end_offset_ms=80.0)])
-    monkeypatch.setattr(syncdesk.core, "analyze", lambda *a, **k: fake_analysis(line), raising=False)
+    monkeypatch.setattr(syncdesk.core, "analyze_cached", lambda *a, **k: (fake_analysis(line), False), raising=False)
     out = tmp_path / "fixed.mp4"
     assert main(["fix", str(aac_clip), "-o", str(out), "--auto", "--lossless", "--quiet"]) == 1
     assert "--lossless can only apply one constant shift" in capsys.readouterr().err

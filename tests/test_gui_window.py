@@ -534,8 +534,10 @@ def test_opening_another_file_during_an_analysis_shows_only_the_new_one(qtbot, w
 def test_analyse_again_bypasses_the_cache_and_refreshes_it(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
-    real, calls = core.analyze, []
-    monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
+    from syncdesk.core import analysis  # analyze_cached calls its module's analyze
+
+    real, calls = analysis.analyze, []
+    monkeypatch.setattr(analysis, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
     with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:
         QTest.keyClick(window, Qt.Key.Key_F5)
     assert calls == [1] and shown.args[0].offset_frames == 3

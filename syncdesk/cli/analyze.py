@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core import (DEFAULT_TOLERANCE, DETECTORS, DEVICES, FRAME_MS, PRECISIONS, TOLERANCES, Analysis, AnalysisOptions,
-                   SyncdeskError, SyncOverTime, Tolerance, describe_tolerance, direction, judge_tolerance,
-                   parse_tolerance, save_analysis, verdict)
+from ..core import (DEFAULT_TOLERANCE, DETECTORS, DEVICES, FRAME_MS, MIN_FACE_RANGE, MIN_TRACK_RANGE, PRECISIONS,
+                   TOLERANCES, VSHIFT_RANGE, Analysis, AnalysisOptions, SyncdeskError, SyncOverTime, Tolerance,
+                   describe_tolerance, direction, judge_tolerance, parse_tolerance, save_analysis, verdict)
 from . import argtypes
+from .argtypes import number_between
 from .progress import StageBar
 
 REPORT_SUFFIXES = (".html", ".pdf")
-MARKER_SUFFIXES = (".otio", ".edl", ".fcpxml", ".csv")
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +28,15 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                        help="S3FD state_dict file (default: the model manager's copy); --detector auto then uses S3FD")
     group.add_argument("--device", default=default.device, choices=DEVICES,
                        help="compute device (auto: CUDA, else Apple MPS, else CPU)")
-    group.add_argument("--vshift", type=int, default=default.vshift, metavar="FRAMES",
+    group.add_argument("--vshift", type=number_between(int, *VSHIFT_RANGE, "a whole number of frames"),
+                       default=default.vshift, metavar="FRAMES",
                        help="largest offset searched, in frames either way (default "
                             f"{default.vshift} = {default.vshift * FRAME_MS / 1000:g} s)")
-    group.add_argument("--min-track", type=int, default=default.min_track, metavar="FRAMES",
+    group.add_argument("--min-track", type=number_between(int, *MIN_TRACK_RANGE, "a whole number of frames"),
+                       default=default.min_track, metavar="FRAMES",
                        help=f"shortest face track kept (default {default.min_track})")
-    group.add_argument("--min-face-size", type=int, default=default.min_face_size, metavar="PX",
+    group.add_argument("--min-face-size", type=number_between(int, *MIN_FACE_RANGE, "a whole number of pixels"),
+                       default=default.min_face_size, metavar="PX",
                        help=f"smallest mean face size kept (default {default.min_face_size})")
     group.add_argument("--exact", action="store_true",
                        help="score every window in float32 exactly as the published demo (slower)")
@@ -166,7 +169,7 @@ def _check_output(path: Path, suffixes: tuple[str, ...], option: str, overwrite:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core import analyze  # imports torch: not needed for --help
+    from ..core import AnalysisCache, analyze_cached  # imports torch: not needed for --help
 
     # the output checks run before a long analysis, not after it
     if args.json and args.json.exists() and not args.overwrite:
@@ -174,13 +177,17 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         _check_output(args.report, REPORT_SUFFIXES, "--report", args.overwrite)
     if args.markers:
-        _check_output(args.markers, MARKER_SUFFIXES, "--markers", args.overwrite)
+        from ..core.markers import check_markers_output
+
+        check_markers_output(args.markers, args.overwrite)
     if args.annotate:
         from ..core import check_review_output
 
         check_review_output(args.video, args.annotate, args.overwrite)
     with StageBar(quiet=args.quiet) as bar:
-        analysis = analyze(args.video, options_from(args), progress=bar)
+        # always measured afresh (a user re-running analyze wants a new measurement, and benchmarks time
+        # it), then stored, so that fix --auto and the app reuse it
+        analysis, _ = analyze_cached(args.video, options_from(args), AnalysisCache(), reuse=False, progress=bar)
     if args.tolerance or args.report or args.markers:
         analysis.tolerance = judge_tolerance(analysis, tolerance_from(args))
     print(summary(analysis))

@@ -20,10 +20,15 @@ def number_between(cast: Callable[[str], Number], low: Number, high: Number, wha
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}: {text!r}")
+            raise argparse.ArgumentTypeError(f"must be between {_plain(low)} and {_plain(high)}: {text!r}")
         return value
 
     return parse
+
+
+def _plain(value: float) -> str:
+    """A bound as people write it: ``1000000``, not ``1e+06``."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def tolerance(text: str) -> "Tolerance":

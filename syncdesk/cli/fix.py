@@ -112,13 +112,13 @@ def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optiona
 def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, Optional[SyncOverTime]]:
     """Analyse, then the offset to apply, whether the verdict is "in sync", and the offset over time
     to apply instead when the analysis found a drift or steps."""
-    from ..core import analyze  # imports torch: not needed for --help or a manual offset
+    from ..core import AnalysisCache, analyze_cached  # imports torch: not needed for --help or a manual offset
 
-    analysis = analyze(args.video, options_from(args), progress=bar)
+    analysis, cached = analyze_cached(args.video, options_from(args), AnalysisCache(), progress=bar)
     bar.close()
     sign = "+" if analysis.offset_frames > 0 else ""
-    print(f"analysis: {direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
-          f"confidence {analysis.confidence:.2f})")
+    print(f"analysis{' (loaded from cache: same file and settings)' if cached else ''}: "
+          f"{direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, confidence {analysis.confidence:.2f})")
     if args.tolerance is not None:
         judged = judge_tolerance(analysis, args.tolerance)
         print(f"tolerance: {describe_tolerance(judged)}")

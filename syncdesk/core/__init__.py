@@ -13,7 +13,7 @@ from .lazy import lazy_exports
 #: public name -> the module (below syncdesk.core) that holds it; ``module:attr`` renames
 _EXPORTS: dict[str, str] = {
     # the pipeline
-    "analyze": "analysis",
+    "analyze": "analysis", "analyze_cached": "analysis",
     "AnalysisOptions": "options", "validate_options": "options", "DETECTORS": "options", "DEVICES": "options",
     "PRECISIONS": "options", "VSHIFT_RANGE": "options", "MIN_TRACK_RANGE": "options", "MIN_FACE_RANGE": "options",
     "CancelToken": "cancel", "ProgressCallback": "progress",

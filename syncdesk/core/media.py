@@ -75,6 +75,8 @@ def open_input(path: os.PathLike | str) -> av.container.InputContainer:
         raise MediaError(f"no such file: {path}")
     if path.is_dir():
         raise MediaError(f"{path} is a folder, not a video file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise MediaError(f"{path.name} is empty (0 bytes): nothing to analyse")
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:

@@ -3,7 +3,6 @@ and thumbnails. Core calls only; the window connects their signals."""
 
 from __future__ import annotations
 
-import logging
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -16,8 +15,6 @@ from ..core import (
 )
 from .thumbnails import COUNT, HEIGHT
 from .workers import Worker
-
-log = logging.getLogger(__name__)
 
 
 class TrackFeed(QObject):
@@ -32,17 +29,10 @@ def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, 
     result in the cache."""
 
     def job(progress: ProgressCallback, cancel: CancelToken) -> Analysis:
-        from ..core import analyze  # torch: imported off the GUI thread, after the window shows
+        from ..core import analyze_cached  # torch: imported off the GUI thread, after the window shows
 
-        cached = cache.get(path, options) if use_cache else None
-        if cached is not None:
-            return cached
-        result = analyze(path, options, progress=progress, cancel=cancel,
-                         on_track=lambda track: feed.track_ready.emit(track))
-        try:
-            cache.put(path, options, result)
-        except SyncdeskError as exc:  # a full or read-only cache dir costs a re-analysis later, nothing more
-            log.warning("%s", exc)
+        result, _ = analyze_cached(path, options, cache, reuse=use_cache, progress=progress, cancel=cancel,
+                                   on_track=lambda track: feed.track_ready.emit(track))
         return result
 
     return Worker(job, name="analysis")

@@ -99,19 +99,13 @@ def _has_video(path: Path) -> bool:
 
 def _analyse(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Path, options: AnalysisOptions,
              cache: AnalysisCache, cancel: CancelToken) -> Outcome:
-    from ..analysis import analyze
+    from ..analysis import analyze_cached
 
     try:
         if not _has_video(path):
             return SKIPPED, None, f"{path.name} has no video stream"
-        analysis = cache.get(path, options)
-        if analysis is None:
-            analysis = analyze(path, options, progress=_Progress(send, job_id, options.detector == "whole-frame"),
-                               cancel=cancel)
-            try:
-                cache.put(path, options, analysis)
-            except SyncdeskError:  # a full or read-only cache costs a re-analysis in the app, nothing more
-                pass
+        analysis, _ = analyze_cached(path, options, cache, cancel=cancel,
+                                     progress=_Progress(send, job_id, options.detector == "whole-frame"))
         return DONE, summary(analysis), analysis.warnings[0] if analysis.warnings else None
     except Cancelled:
         return CANCELLED, None, None
