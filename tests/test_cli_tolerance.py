@@ -105,3 +105,20 @@ def test_batch_report_judges_every_file(clips, oracle_weights, tmp_path, capsys)
     with open(report / "report.csv", encoding="utf-8", newline="") as stream:
         rows = {Path(row["path"]).name: row for row in csv.DictReader(stream)}
     assert rows["early.avi"]["tolerance"] == "outside" and float(rows["early.avi"]["worst_ms"]) == judged["early.avi"][1]
+
+
+def test_markers_from_the_command_line(clips, oracle_weights, tmp_path, capsys):
+    import opentimelineio as otio
+
+    otio_path = tmp_path / "slip.otio"
+    assert main(["analyze", str(clips["slip"]), "--weights", str(oracle_weights), "--markers", str(otio_path),
+                 *FLAGS]) == 0  # no --tolerance: markers judge against EBU R37
+    assert f"wrote       {otio_path} (1 marker)" in capsys.readouterr().out
+    timeline = otio.adapters.read_from_file(str(otio_path))
+    [marker] = [m for clip in timeline.find_clips() for m in clip.markers]
+    assert abs(marker.marked_range.start_time.to_seconds() - 20.0) <= 1.0 and "EBU R37 allows 40" in marker.name
+    # refused before the analysis: an unknown format, an existing file
+    assert main(["analyze", str(clips["slip"]), "--markers", str(tmp_path / "m.txt"), *FLAGS]) == 1
+    assert "markers are written as" in capsys.readouterr().err
+    assert main(["analyze", str(clips["slip"]), "--markers", str(otio_path), *FLAGS]) == 1
+    assert "already exists" in capsys.readouterr().err
