@@ -62,6 +62,10 @@ def test_screenshots_of_the_main_states(qtbot, window, tmp_path, example_avi, mo
     assert viewer_centre(window, analysed) != VIEWER_FILL  # the picture
     assert len(window.viewer._boxes) == 2 and sum(box.speaking for box in window.viewer._boxes) == 1
 
+    window.panel.tolerance.setCurrentIndex(window.panel.tolerance.findData("ebu-r37"))  # 120 ms early: outside
+    save(window.panel, "06-tolerance-verdict.png")
+    assert window.panel.verdict.property("verdict") == "poor" and "EBU R37 allows 40" in window.panel.verdict.text()
+
     monkeypatch.setattr(window.exporter, "ask_path", lambda default: default)
     pictures = {}
 

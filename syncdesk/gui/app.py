@@ -13,7 +13,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from ..assets import style_sheet
-from ..core import AnalysisOptions
+from ..core import AnalysisOptions, Tolerance
 from .app_settings import AppSettings
 from .main_window import MainWindow, window_icon
 
@@ -33,11 +33,13 @@ def application() -> QApplication:
     return app
 
 
-def run(video: Optional[Path], options: Optional[AnalysisOptions], screenshot: Optional[Path]) -> int:
-    """Show the window (and ``video``) until it is closed. With ``screenshot``: wait for the
-    analysis, save the window as a PNG and return (0, or 1 when the video could not be analysed)."""
+def run(video: Optional[Path], options: Optional[AnalysisOptions], screenshot: Optional[Path],
+        tolerance: Optional[Tolerance] = None) -> int:
+    """Show the window (and ``video``) until it is closed, judging against ``tolerance`` if given.
+    With ``screenshot``: wait for the analysis, save the window as a PNG and return (0, or 1 when
+    the video could not be analysed)."""
     app = application()
-    window = MainWindow(AppSettings(), options, interactive=screenshot is None)
+    window = MainWindow(AppSettings(), options, interactive=screenshot is None, tolerance=tolerance)
     if screenshot is not None:
         return _screenshot(window, video, screenshot)
     window.show()

@@ -1,4 +1,4 @@
-"""What the desktop app remembers: recent files, analysis settings, model folder, window layout.
+"""What the desktop app remembers: recent files, analysis settings, tolerance, model folder, window layout.
 
 A QSettings INI file in syncdesk's data dir (``core.data_dir() / "syncdesk.ini"``), so that
 ``SYNCDESK_DATA_DIR`` keeps tests and scripts away from a user's real settings. Values read back
@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow
 
 from .. import core
-from ..core import MODELS, AnalysisOptions
+from ..core import MODELS, AnalysisOptions, Tolerance, parse_tolerance
 
 MAX_RECENT = 10
 
@@ -47,6 +47,11 @@ def _as_list(value: Any) -> list[str]:
 
 def _same_file(a: Path, b: Path) -> bool:
     return os.path.normcase(str(a.resolve())) == os.path.normcase(str(b.resolve()))
+
+
+def tolerance_text(tolerance: Tolerance) -> str:
+    """What ``parse_tolerance`` reads back: a standard's name, or ``LEAD/LAG``."""
+    return tolerance.name if tolerance.name != "custom" else f"{tolerance.lead_ms:g}/{tolerance.lag_ms:g}"
 
 
 class AppSettings:
@@ -114,6 +119,19 @@ class AppSettings:
         folder_file = self.syncnet_weights()
         pinned = options.weights is not None and not (folder_file and _same_file(options.weights, folder_file))
         self._set("analysis/weights", str(Path(options.weights).resolve()) if pinned else None)
+
+    # ---------------------------------------------------------------- tolerance
+
+    def tolerance(self) -> Optional[Tolerance]:
+        """The broadcast tolerance chosen last, or None (the preset only; also for an unreadable value)."""
+        text = self._qs.value("qc/tolerance")
+        try:
+            return parse_tolerance(str(text)) if text else None
+        except ValueError:
+            return None
+
+    def set_tolerance(self, tolerance: Optional[Tolerance]) -> None:
+        self._set("qc/tolerance", None if tolerance is None else tolerance_text(tolerance))
 
     # ---------------------------------------------------------------- models
 

@@ -1,5 +1,7 @@
 """The batch panel: queue folders or files, watch the jobs finish, pause, resume, cancel, change
-the preset (re-classified from stored results, nothing re-analysed), export the report.
+the preset (re-classified from stored results, nothing re-analysed), export the report. With a
+broadcast tolerance chosen (the main window's, shared through :meth:`BatchPanel.set_tolerance`), a
+column says whether each file is within it, and the report carries it.
 
 The queue and the process pool are the engine's (``core/batch``, the same as ``syncdesk batch``);
 this panel runs one batch at a time in a pool thread and shows its updates. A job's analysis is in
@@ -29,11 +31,15 @@ from PySide6.QtWidgets import (
 
 from ..core.batch import (DONE, QUEUED, RUNNING, Batch, BatchRunner, Job, JobStore, JobUpdate, Row, job_row,
                           prepare, rows, write_report)
-from ..core import DEFAULT_PRESET, PRESETS, AnalysisOptions, CancelToken, ProgressCallback, SyncdeskError
+from ..core import (
+    DEFAULT_PRESET, PRESETS, AnalysisOptions, CancelToken, ProgressCallback, SyncdeskError, Tolerance,
+)
 from .workers import Worker, WorkerPool
 
-COLUMNS = ("File", "Status", "Progress", "Offset", "Confidence", "Verdict")
-STATUS_COLOURS = {"good": "#009E73", "poor": "#D55E00", "error": "#D55E00", "skipped": "#8A8F96"}
+COLUMNS = ("File", "Status", "Progress", "Offset", "Confidence", "Tolerance", "Verdict")
+TOLERANCE_COLUMN = COLUMNS.index("Tolerance")
+STATUS_COLOURS = {"good": "#009E73", "poor": "#D55E00", "error": "#D55E00", "skipped": "#8A8F96",
+                  "within": "#009E73", "outside": "#D55E00", "unknown": "#8A8F96"}
 
 
 class _Updates(QObject):
@@ -56,6 +62,7 @@ class BatchPanel(QWidget):
         self.paths: list[Path] = []  # what the user queued, in order
         self.jobs: dict[Path, Job] = {}
         self.batch: Optional[Batch] = None
+        self.tolerance: Optional[Tolerance] = None  # judged against it too, when set
         self.last_error: Optional[str] = None
         self._runners: list[BatchRunner] = []  # the running batch's runner, once its thread made it
         self._worker: Optional[Worker] = None
@@ -94,6 +101,7 @@ class BatchPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)  # the verdict or the error
         self.table.cellDoubleClicked.connect(self._double_clicked)
+        self.table.setColumnHidden(TOLERANCE_COLUMN, True)
 
         buttons = QHBoxLayout()
         for widget in (self.add_folder_button, self.add_files_button, self.start_button, self.pause_button,
@@ -210,7 +218,7 @@ class BatchPanel(QWidget):
         self._show_summary()
 
     def _show_row(self, row: int, job: Job, update: Optional[JobUpdate]) -> None:
-        result = job_row(job, PRESETS[self.preset.currentData()])
+        result = job_row(job, PRESETS[self.preset.currentData()], self.tolerance)
         state = update.state if update is not None else job.state
         status = result.status if state == DONE else state
         self._set(row, 0, job.path.name, str(job.path))
@@ -219,8 +227,19 @@ class BatchPanel(QWidget):
         self._set(row, 2, f"{100 * fraction:.0f}%" if state in (RUNNING, DONE) else "")
         self._set(row, 3, f"{result.offset:+d} ({result.offset_ms:+.0f} ms)" if result.offset is not None else "")
         self._set(row, 4, f"{result.confidence:.2f}" if result.confidence is not None else "")
+        self._show_tolerance_cell(row, result)
         verdict = {"good": "passes the preset", "poor": "fails the preset"}.get(status, result.error or "")
-        self._set(row, 5, verdict, result.error or "")
+        self._set(row, len(COLUMNS) - 1, verdict, result.error or "")
+
+    def _show_tolerance_cell(self, row: int, result: Row) -> None:
+        """``within (+12 ms)``, ``outside (+160 ms)`` or ``unknown``: the judgement and its worst offset."""
+        judged = result.tolerance
+        if judged is None or self.tolerance is None:
+            self._set(row, TOLERANCE_COLUMN, "")
+            return
+        worst = f" ({result.worst_ms:+.0f} ms)" if result.worst_ms is not None else ""
+        self._set(row, TOLERANCE_COLUMN, f"{judged}{worst}", f"{judged} {self.tolerance.label()}",
+                  STATUS_COLOURS[judged])
 
     def _set(self, row: int, column: int, text: str, tip: str = "", colour: Optional[str] = None) -> None:
         item = QTableWidgetItem(text)
@@ -239,19 +258,30 @@ class BatchPanel(QWidget):
         return None
 
     def report_rows(self) -> list[Row]:
-        return rows(self.jobs.values(), self.batch.skipped if self.batch else [], PRESETS[self.preset.currentData()])
+        return rows(self.jobs.values(), self.batch.skipped if self.batch else [], PRESETS[self.preset.currentData()],
+                    self.tolerance)
 
     def _show_summary(self) -> None:
         report = self.report_rows()
         tally = {status: sum(row.status == status for row in report)
                  for status in ("good", "poor", "error", "skipped", QUEUED, RUNNING)}
         done = tally["good"] + tally["poor"] + tally["error"]
+        outside = "" if self.tolerance is None else (
+            f", {sum(row.tolerance == 'outside' for row in report)} outside {self.tolerance.title}")
         self.summary.setText(f"{done} of {done + tally[QUEUED] + tally[RUNNING]} analysed: {tally['good']} good, "
-                             f"{tally['poor']} poor, {tally['error']} errors, {tally['skipped']} skipped"
+                             f"{tally['poor']} poor, {tally['error']} errors, {tally['skipped']} skipped{outside}"
                              + (" (running)" if self.running else ""))
 
     def _reclassify(self) -> None:
         """A new preset: every finished row is judged again from its stored result."""
+        self._fill()
+
+    def set_tolerance(self, tolerance: Optional[Tolerance]) -> None:
+        """Judge against ``tolerance`` too (None: the preset alone), re-judging every finished row."""
+        self.tolerance = tolerance
+        self.table.setColumnHidden(TOLERANCE_COLUMN, tolerance is None)
+        header = self.table.horizontalHeaderItem(TOLERANCE_COLUMN)
+        header.setToolTip(tolerance.label() if tolerance is not None else "")
         self._fill()
 
     def _update_buttons(self) -> None:
@@ -288,7 +318,7 @@ class BatchPanel(QWidget):
         preset = PRESETS[self.preset.currentData()]
         settings = self.batch.settings.fields if self.batch is not None else {}
         try:
-            write_report(folder, self.report_rows(), preset, settings)
+            write_report(folder, self.report_rows(), preset, settings, self.tolerance)
         except SyncdeskError as exc:
             self.last_error = str(exc)
             self.summary.setText(f"No report written: {exc}")

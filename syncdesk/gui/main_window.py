@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from .. import __version__
 from ..core import (
-    ANALYSIS_FPS, Analysis, AnalysisCache, AnalysisOptions, MediaInfo, SyncdeskError, Track, VideoFrame, timecode,
+    ANALYSIS_FPS, Analysis, AnalysisCache, AnalysisOptions, MediaInfo, SyncdeskError, Tolerance, Track, VideoFrame,
+    timecode,
 )
 from .analysis_controller import AnalysisController
 from .app_settings import AppSettings
@@ -43,6 +44,7 @@ from .frame_source import Opened
 from .media_lanes import MediaLanes
 from .offset_panel import OffsetPanel
 from .player import Player
+from .qc_controller import MARKERS, REPORT, QcController, QcExport
 from .session import Session
 from .settings_dialog import SettingsDialog
 from .timeline import Timeline
@@ -67,9 +69,12 @@ class MainWindow(QMainWindow):
     analysis_shown = Signal(object)  # Analysis, once it is on screen
     analysis_failed = Signal(str)  # failed, or could not start (no audio, no weights)
     export_finished = Signal(object)  # ExportResult
+    qc_written = Signal(object)  # the Path of a QC report or marker file
 
     def __init__(self, settings: AppSettings, options: Optional[AnalysisOptions] = None,
-                 pool: Optional[WorkerPool] = None, interactive: bool = True) -> None:
+                 pool: Optional[WorkerPool] = None, interactive: bool = True,
+                 tolerance: Optional[Tolerance] = None) -> None:
+        """``tolerance`` (``--tolerance``) is used in this window only; else the one chosen last."""
         super().__init__()
         self.settings = settings
         self.options = options or settings.options()
@@ -78,6 +83,7 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.analyser = AnalysisController(self.session, self.pool, AnalysisCache(), self)
         self.exporter = ExportController(self.pool, self, self._show_box)
+        self.qc = QcController(self.pool, self)
         self.last_error: Optional[str] = None
         self._dialog: Optional[QMessageBox] = None
 
@@ -96,6 +102,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._bind_session()
         self._bind_controllers()
+        self.session.set_tolerance(tolerance or settings.tolerance())
         self.resize(1280, 800)
         settings.restore_window(self)
 
@@ -129,6 +136,8 @@ class MainWindow(QMainWindow):
         events.over_time.connect(self.timeline.set_over_time)
         events.segment.connect(self.timeline.set_segment)
         events.selected.connect(self.panel.select_track)
+        events.tolerance.connect(self.batch.set_tolerance)
+        self.panel.tolerance_chosen.connect(self.settings.set_tolerance)
         self.timeline.segment_clicked.connect(self.session.select_segment)
         self.player.opened.connect(self._opened)
         self.player.open_failed.connect(self._open_failed)
@@ -153,6 +162,10 @@ class MainWindow(QMainWindow):
         exporter.message.connect(self.statusBar().showMessage)
         exporter.finished.connect(self.export_finished)
         exporter.running_changed.connect(self._update_actions)
+        self.qc.failed.connect(self.show_error)
+        self.qc.message.connect(self.statusBar().showMessage)
+        self.qc.finished.connect(self.qc_written)
+        self.qc.running_changed.connect(self._update_actions)
 
     # ------------------------------------------------------------------ layout
     def _build_transport(self) -> None:
@@ -213,6 +226,8 @@ class MainWindow(QMainWindow):
         a = self._action
         self.open_action = a("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "open")
         self.export_action = a("&Apply offset…", self.export, "Ctrl+E", "export")
+        self.qc_report_action = a("Export &QC report…", lambda: self.export_qc(REPORT), None, "export_qc_report")
+        self.markers_action = a("Export &markers…", lambda: self.export_qc(MARKERS), None, "export_markers")
         self.settings_action = a("&Settings…", self.edit_settings, QKeySequence.StandardKey.Preferences, "settings")
         self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
         self.cancel_action = a("&Cancel analysis", self.cancel_analysis, "Esc", "cancel")
@@ -241,6 +256,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addAction(self.export_action)
+        file_menu.addActions([self.qc_report_action, self.markers_action])
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
@@ -292,6 +308,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         analysing = self.analyser.running
         self.export_action.setEnabled(self.analysis is not None and not self.exporter.running)
+        for action in (self.qc_report_action, self.markers_action):
+            action.setEnabled(self.analysis is not None and not self.qc.running)
         self.cancel_action.setEnabled(analysing)
         self.reanalyse_action.setEnabled(self.video is not None and not analysing)
 
@@ -447,6 +465,11 @@ class MainWindow(QMainWindow):
         self.player.pause()
         over_time = copy.deepcopy(self.session.over_time) if self.session.varying else None
         self.exporter.export(self.video, self.session.shift_ms, over_time)
+
+    def export_qc(self, kind: QcExport) -> None:
+        """A QC report or markers for the analysis shown, judged against the chosen tolerance."""
+        if self.analysis is not None and not self.qc.running:
+            self.qc.export(kind, self.analysis, self.session.tolerance)
 
     # ------------------------------------------------------------ dialogs etc.
     def show_error(self, title: str, message: str) -> None:

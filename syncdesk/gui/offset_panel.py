@@ -1,6 +1,10 @@
 """The offset panel: what was detected, how sure, per-track results, the offset over time (the
 model in words and its segments) and the audio shift to apply.
 
+The traffic light follows the preset, or the broadcast tolerance chosen beside it (core's
+``judge_tolerance``: within is good, outside poor, unknown (no confident measurement) none); the
+choice goes into the Session, and the panel shows whatever the Session holds.
+
 The shift is in milliseconds, positive = delay the audio (contract.md: a positive offset means the
 audio leads, and fixing it delays the audio by ``offset_ms``), so it starts at the detected offset.
 With a drift or steps model the nudges move the selected segment (or, none selected, all of them)
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -33,8 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import (
-    ANALYSIS_FPS, DEFAULT_PRESET, PRESETS, Analysis, SyncOverTime, SyncSegment, Track, direction, timecode,
-    track_colour, verdict,
+    ANALYSIS_FPS, DEFAULT_PRESET, PRESETS, TOLERANCES, Analysis, SyncOverTime, SyncSegment, Tolerance, Track,
+    describe_tolerance, direction, judge_tolerance, parse_tolerance, timecode, track_colour, verdict,
 )
 from .session import Session, segment_shift
 
@@ -47,6 +52,11 @@ def traffic_light(offset_frames: int, confidence: float, preset: str) -> str:
     if PRESETS[preset].accepts(offset_frames, confidence):
         return "good"
     return "fair" if PRESETS["relaxed"].accepts(offset_frames, confidence) else "poor"
+
+
+#: the traffic light for a tolerance verdict; unknown (nothing confident to judge) is grey, not a grade
+TOLERANCE_LIGHTS = {"within": "good", "outside": "poor", "unknown": "none"}
+NO_TOLERANCE, CUSTOM = "", "custom"  # the tolerance chooser's data besides the standards' names
 
 
 def hms(seconds: float) -> str:
@@ -122,6 +132,7 @@ class OffsetPanel(QWidget):
     shift_changed = Signal(float)  # ms, positive = delay the audio
     apply_requested = Signal()
     track_activated = Signal(int)  # a track id: select it and jump to its start
+    tolerance_chosen = Signal(object)  # Tolerance or None, chosen by the user (to be remembered)
 
     def __init__(self, parent: Optional[QWidget] = None, session: Optional[Session] = None) -> None:
         super().__init__(parent)
@@ -144,6 +155,7 @@ class OffsetPanel(QWidget):
             self.preset.addItem(f"{name} (≥ {preset.min_confidence:g}, ≤ {preset.max_offset_frames} frames)", name)
         self.preset.setCurrentIndex(list(PRESETS).index(DEFAULT_PRESET))
         self.preset.currentIndexChanged.connect(self._show_verdict)
+        self._build_tolerance_chooser()
 
         result = QGroupBox("Detected")
         form = QFormLayout()
@@ -151,8 +163,13 @@ class OffsetPanel(QWidget):
         form.addRow("", self.detected_words)
         form.addRow("Confidence:", self.confidence)
         form.addRow("Preset:", self.preset)
+        tolerance_row = QHBoxLayout()
+        tolerance_row.addWidget(self.tolerance, 1)
+        tolerance_row.addWidget(self.custom_tolerance)
+        form.addRow("Tolerance:", tolerance_row)
         result_layout = QVBoxLayout(result)
         result_layout.addLayout(form)
+        result_layout.addWidget(self.tolerance_error)  # full width, and no room taken while hidden
         result_layout.addWidget(self.verdict)  # full width: a wrapped line in a form row gets clipped
 
         self.tracks = _row_table("tracks", ["Track", "Time", "Offset", "Conf.", "Speaking"])
@@ -214,8 +231,30 @@ class OffsetPanel(QWidget):
         self.setMinimumWidth(440)
         self.session.events.over_time.connect(self._show_over_time)
         self.session.events.segment.connect(self._show_segment)
+        self.session.events.tolerance.connect(self._show_tolerance)
         self.set_analysis(None)
         self._show_over_time(self.session.over_time)
+        self._show_tolerance(self.session.tolerance)
+
+    def _build_tolerance_chooser(self) -> None:
+        self.tolerance = QComboBox(objectName="tolerance")
+        self.tolerance.setToolTip("Judge the verdict against a broadcast tolerance for the audio's lead/lag "
+                                  "(also the batch queue's, the QC report's and the markers')")
+        self.tolerance.addItem("none (preset only)", NO_TOLERANCE)
+        for name, tolerance in TOLERANCES.items():
+            self.tolerance.addItem(tolerance.label(), name)
+        self.tolerance.addItem("custom LEAD/LAG…", CUSTOM)
+        self.tolerance.currentIndexChanged.connect(self._tolerance_picked)
+        self.custom_tolerance = QLineEdit(objectName="custom_tolerance")
+        self.custom_tolerance.setPlaceholderText("40/60")
+        self.custom_tolerance.setToolTip("LEAD/LAG in ms: how far the audio may lead, then lag (Enter to use it)")
+        self.custom_tolerance.setMaximumWidth(self.custom_tolerance.fontMetrics().horizontalAdvance("00000/00000") + 16)
+        self.custom_tolerance.editingFinished.connect(self._custom_entered)
+        self.custom_tolerance.textEdited.connect(lambda _text: self._set_tolerance_error(""))
+        self.tolerance_error = QLabel(objectName="tolerance_error")
+        self.tolerance_error.setWordWrap(True)
+        self.tolerance_error.setStyleSheet("color: #D55E00;")  # the style sheet's "poor" vermilion
+        self._set_tolerance_error("")
 
     # ------------------------------------------------------------------ results
     def set_analysis(self, analysis: Optional[Analysis]) -> None:
@@ -269,6 +308,11 @@ class OffsetPanel(QWidget):
         analysis = self.analysis
         if analysis is None:
             return
+        tolerance = self.session.tolerance
+        if tolerance is not None:
+            judged = judge_tolerance(analysis, tolerance)
+            self._set_verdict(f"● {describe_tolerance(judged)}", TOLERANCE_LIGHTS[judged.result])
+            return
         if analysis.verdict_source == "no-confident-speaker":
             self._set_verdict("No confident speaker: no offset can be given", "none")
             return
@@ -280,6 +324,51 @@ class OffsetPanel(QWidget):
         self.verdict.setProperty("verdict", state)
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
+
+    # --------------------------------------------------------------- tolerance
+    def _tolerance_picked(self) -> None:
+        """A choice in the list: a standard (or none) is used at once; custom waits for its text."""
+        name = self.tolerance.currentData()
+        self.custom_tolerance.setVisible(name == CUSTOM)
+        self._set_tolerance_error("")
+        if name == CUSTOM:
+            self.custom_tolerance.setFocus()
+            if self.custom_tolerance.text().strip():
+                self._custom_entered()
+            return
+        self._choose(TOLERANCES[name] if name else None)
+
+    def _custom_entered(self) -> None:
+        """Use the custom ``LEAD/LAG`` if core can read it; else say why and keep the tolerance in use."""
+        if self.tolerance.currentData() != CUSTOM:
+            return
+        try:
+            chosen = parse_tolerance(self.custom_tolerance.text())
+        except ValueError as exc:
+            self._set_tolerance_error(str(exc))
+            return
+        self._choose(chosen)
+
+    def _choose(self, tolerance: Optional[Tolerance]) -> None:
+        self.session.set_tolerance(tolerance)
+        self.tolerance_chosen.emit(tolerance)
+
+    def _set_tolerance_error(self, message: str) -> None:
+        self.tolerance_error.setText(message)
+        self.tolerance_error.setVisible(bool(message))
+        self.custom_tolerance.setStyleSheet("border: 1px solid #D55E00;" if message else "")
+
+    def _show_tolerance(self, tolerance: Optional[Tolerance]) -> None:
+        """The Session's tolerance in the chooser, and the verdict judged against it."""
+        name = NO_TOLERANCE if tolerance is None else tolerance.name
+        self.tolerance.blockSignals(True)
+        self.tolerance.setCurrentIndex(self.tolerance.findData(name))
+        self.tolerance.blockSignals(False)
+        self.custom_tolerance.setVisible(name == CUSTOM)
+        if tolerance is not None and name == CUSTOM:
+            self.custom_tolerance.setText(f"{tolerance.lead_ms:g}/{tolerance.lag_ms:g}")
+            self._set_tolerance_error("")
+        self._show_verdict()
 
     def _row_clicked(self, row: int, _column: int) -> None:
         item = self.tracks.item(row, 0)

@@ -1,5 +1,5 @@
 """What the window is looking at, without Qt: the file, the frame on screen, the audio shift, the
-selected track and the analysis (napari's model/view split: views and controllers bind to this).
+selected track, the tolerance judged against and the analysis (napari's model/view split: views and controllers bind to this).
 
 Every setter fires its event only when the value really changes, so a view that writes back what
 it was just told (the playhead echoing the player) ends the loop instead of starting one.
@@ -14,7 +14,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..core import ANALYSIS_FPS, Analysis, MediaInfo, SyncOverTime, SyncSegment, Track, VideoFrame, track_colour
+from ..core import (
+    ANALYSIS_FPS, Analysis, MediaInfo, SyncOverTime, SyncSegment, Tolerance, Track, VideoFrame, track_colour,
+)
 
 #: the models whose correction is more than one constant shift (written with ``correct_audio``)
 VARYING_MODELS = ("drift", "steps")
@@ -45,6 +47,7 @@ class SessionEvents:
         self.boxes = Event()  # () the face boxes changed (query ``boxes_at``)
         self.over_time = Event()  # SyncOverTime being edited, or None (a new analysis or an edit)
         self.segment = Event()  # index of the selected over-time segment, or None
+        self.tolerance = Event()  # Tolerance the verdicts are judged against, or None (the preset only)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Session:
         self.analysis: Optional[Analysis] = None
         self.over_time: Optional[SyncOverTime] = None  # the user's copy of the analysis's, edited
         self.segment: Optional[int] = None
+        self.tolerance: Optional[Tolerance] = None
         self._boxes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (first frame, rows of x1 y1 x2 y2)
 
     # -------------------------------------------------------------------- file
@@ -100,6 +104,12 @@ class Session:
         if shift_ms != self.shift_ms:
             self.shift_ms = shift_ms
             self.events.shift.emit(shift_ms)
+
+    def set_tolerance(self, tolerance: Optional[Tolerance]) -> None:
+        """The broadcast tolerance to judge against (None: the preset alone); kept across files."""
+        if tolerance != self.tolerance:
+            self.tolerance = tolerance
+            self.events.tolerance.emit(tolerance)
 
     def select(self, track_id: Optional[int]) -> None:
         if track_id != self.selected:
