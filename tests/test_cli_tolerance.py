@@ -105,6 +105,39 @@ def test_batch_report_judges_every_file(clips, oracle_weights, tmp_path, capsys)
     with open(report / "report.csv", encoding="utf-8", newline="") as stream:
         rows = {Path(row["path"]).name: row for row in csv.DictReader(stream)}
     assert rows["early.avi"]["tolerance"] == "outside" and float(rows["early.avi"]["worst_ms"]) == judged["early.avi"][1]
+    # the QC report beside them: an index linking a page per file, and one PDF
+    index = (report / "index.html").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (report / "files").iterdir())
+    assert len(pages) == 3 and all(f'href="files/{page}"' in index for page in pages)
+    early_page = next((report / "files" / p).read_text(encoding="utf-8") for p in pages if "early" in p)
+    assert "EBU R37 allows 40" in early_page
+    assert (report / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_batch_report_without_a_tolerance_judges_against_the_default(clips, oracle_weights, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "early.avi").symlink_to(clips["early"])
+    report = tmp_path / "report"
+    (report / "index.html").parent.mkdir()
+    (report / "index.html").write_text("<p>my own page</p>", encoding="utf-8")
+    args = ["batch", str(folder), "--report", str(report), "--workers", "1", "--weights", str(oracle_weights), *FLAGS]
+    assert main(args) == 1  # refused before the batch: someone else's index.html is never replaced
+    assert "is not a syncdesk QC report" in capsys.readouterr().err
+    assert (report / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
+    (report / "index.html").unlink()
+    assert main(args) == 0
+    assert "EBU R37 (+40/-60 ms): 0 within, 1 outside" in capsys.readouterr().out
+    assert json.loads((report / "report.json").read_text(encoding="utf-8"))["tolerance"]["name"] == "ebu-r37"
+
+
+def test_analyze_report_from_the_command_line(clips, oracle_weights, tmp_path, capsys):
+    page = tmp_path / "slip.html"
+    doc = _analyse(clips["slip"], oracle_weights, tmp_path, "--report", str(page), "--tolerance", "atsc-is191")
+    text = page.read_text(encoding="utf-8")
+    assert doc["tolerance"]["name"] == "atsc-is191" and "ATSC IS-191" in text and "http://" not in text
+    assert main(["analyze", str(clips["slip"]), "--report", str(tmp_path / "r.docx"), *FLAGS]) == 1
+    assert "written as .html or .pdf" in capsys.readouterr().err
 
 
 def test_markers_from_the_command_line(clips, oracle_weights, tmp_path, capsys):

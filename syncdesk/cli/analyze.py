@@ -12,7 +12,6 @@ from . import argtypes
 from .argtypes import number_between
 from .progress import StageBar
 
-REPORT_SUFFIXES = (".html", ".pdf")
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
@@ -161,13 +160,6 @@ def summary(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-def _check_output(path: Path, suffixes: tuple[str, ...], option: str, overwrite: bool) -> None:
-    if path.suffix.lower() not in suffixes:
-        raise SyncdeskError(f"{option} writes {', '.join(suffixes)} files: {path.name!r} has none of these suffixes")
-    if path.exists() and not overwrite:
-        raise SyncdeskError(f"{path} already exists: pass --overwrite to replace it")
-
-
 def run(args: argparse.Namespace) -> int:
     from ..core import AnalysisCache, analyze_cached  # imports torch: not needed for --help
 
@@ -175,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json and args.json.exists() and not args.overwrite:
         raise SyncdeskError(f"{args.json} already exists: pass --overwrite to replace it")
     if args.report:
-        _check_output(args.report, REPORT_SUFFIXES, "--report", args.overwrite)
+        from ..core.report import check_report_output
+
+        check_report_output(args.report, args.overwrite)
     if args.markers:
         from ..core.markers import check_markers_output
 

@@ -17,13 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from ..core import DEFAULT_PRESET, PRESETS, SyncdeskError
-from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
-from .analyze import add_analysis_options, add_tolerance_option, options_from
+from ..core import DEFAULT_PRESET, DEFAULT_TOLERANCE, PRESETS, SyncdeskError
+from ..core.batch import (ERROR, FINISHED, GOOD, POOR, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate,
+                          default_workers)
+from .analyze import add_analysis_options, add_tolerance_option, options_from, tolerance_from
 from .argtypes import number_between
 from .progress import _Bar, new_tqdm
 
 if TYPE_CHECKING:
+    from ..core import AnalysisOptions, Tolerance
     from ..core.batch import Row
 
 
@@ -43,7 +45,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help=f"analysis processes on CPU (default: half the cores, here {default_workers()}); "
                              "a GPU is used by one process")
     parser.add_argument("--report", type=Path, metavar="OUT_DIR",
-                        help="write OUT_DIR/report.json and OUT_DIR/report.csv")
+                        help="write OUT_DIR/report.json, report.csv and the QC report: index.html (a sortable "
+                             "table), a page per file and report.pdf, judged against --tolerance (default: "
+                             f"{DEFAULT_TOLERANCE})")
     parser.add_argument("--sort-into", type=Path, metavar="DIR",
                         help="copy (never move) the files into DIR/good and DIR/poor; existing files are never "
                              "replaced")
@@ -131,10 +135,22 @@ def table(rows: list[Row], base: Path) -> str:
     return "\n".join(lines)
 
 
+def _write_qc_report(folder: Path, found: list[Row], options: AnalysisOptions, tolerance: Tolerance,
+                     preset_name: str) -> Path:
+    """The batch's QC report (index page, a page per file, one PDF), from the documents the
+    analysis cache still holds (a page says so where one was evicted)."""
+    from ..core import AnalysisCache
+    from ..core.report import BatchItem, write_batch_report
+
+    cache = AnalysisCache()
+    items = [BatchItem.from_row(row, cache.get(row.path, options) if row.status in (GOOD, POOR) else None)
+             for row in found]
+    return write_batch_report(folder, items, tolerance, preset_name)
+
+
 def run(args: argparse.Namespace) -> int:
     # the report's and the session's modules: not needed to build the parser (start-up of every command)
-    from ..core.batch import (CSV_NAME, GOOD, JSON_NAME, POOR, check_report_dir, counts, prepare, rows, sort_into,
-                              write_report)
+    from ..core.batch import CSV_NAME, JSON_NAME, check_report_dir, counts, prepare, rows, sort_into, write_report
 
     folder: Path = args.folder
     if not folder.is_dir():
@@ -142,15 +158,22 @@ def run(args: argparse.Namespace) -> int:
     base = Path(os.path.abspath(folder))  # as the scan spells the files' paths
     preset = PRESETS[args.preset]
     options = options_from(args)
+    # reports judge against a tolerance: the one given, else the default one
+    tolerance = args.tolerance or (tolerance_from(args) if args.report else None)
     if args.report:
+        from ..core.report import check_batch_report_dir
+
         check_report_dir(args.report)  # before a long batch, not after it
+        check_batch_report_dir(args.report)
     if args.sort_into and args.sort_into.exists() and not args.sort_into.is_dir():
         raise SyncdeskError(f"{args.sort_into} is a file: --sort-into takes a folder")
     exclude = []  # what this command writes is never scanned, even inside FOLDER
     if args.sort_into:
         exclude += [args.sort_into / GOOD, args.sort_into / POOR]
     if args.report:
-        exclude += [args.report / JSON_NAME, args.report / CSV_NAME]
+        from ..core.report import BATCH_REPORT_NAMES
+
+        exclude += [args.report / name for name in (JSON_NAME, CSV_NAME, *BATCH_REPORT_NAMES)]
     with JobStore() as store:
         batch = prepare([folder], options, store, exclude, retry_errors=args.retry_errors)
         if not batch.jobs and not batch.skipped:
@@ -166,19 +189,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"syncdesk: interrupted: {left} of {len(batch.jobs)} files left in the queue; "
               "run the same command again to resume", file=sys.stderr)
         return 130
-    found = rows(batch.jobs, batch.skipped, preset, args.tolerance)
+    found = rows(batch.jobs, batch.skipped, preset, tolerance)
     totals = counts(found)
     print(table(found, base))
     print(f"{len(found)} files: " + ", ".join(f"{count} {status}" for status, count in totals.items())
           + f" (preset {preset.name}: confidence >= {preset.min_confidence:g}, "
             f"|offset| <= {preset.max_offset_frames} frames)")
-    if args.tolerance is not None:
+    if tolerance is not None:
         judged = Counter(row.tolerance for row in found if row.tolerance)
-        print(f"{args.tolerance.label()}: " + ", ".join(f"{judged[result]} {result}"
-                                                        for result in ("within", "outside", "unknown")))
+        print(f"{tolerance.label()}: " + ", ".join(f"{judged[result]} {result}"
+                                                   for result in ("within", "outside", "unknown")))
     if args.report:
-        json_path, csv_path = write_report(args.report, found, preset, batch.settings.fields, args.tolerance)
-        print(f"report: {json_path}, {csv_path}")
+        json_path, csv_path = write_report(args.report, found, preset, batch.settings.fields, tolerance)
+        index = _write_qc_report(args.report, found, options, tolerance, preset.name)
+        print(f"report: {json_path}, {csv_path}, {index} (QC report, with report.pdf)")
     if args.sort_into:
         done = sort_into(args.sort_into, found, base)
         print(f"sorted: {len(done.copied)} files in {args.sort_into} (good/, poor/)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ..lazy import lazy_exports
 
-_EXPORTS = {"write_report": "write", "BatchItem": "batch", "write_batch_report": "batch"}
+_EXPORTS = {"write_report": "write", "check_report_output": "write", "BatchItem": "batch",
+            "write_batch_report": "batch", "check_batch_report_dir": "batch",
+            "BATCH_REPORT_NAMES": "batch:OUTPUT_NAMES"}
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

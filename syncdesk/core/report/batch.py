@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from ..batch.report import Row
 
 INDEX_NAME, PDF_NAME, PAGES_DIR = "index.html", "report.pdf", "files"
+#: what a batch's QC report puts in its folder (a batch never scans them)
+OUTPUT_NAMES = (INDEX_NAME, PDF_NAME, PAGES_DIR)
 #: a page this module names: ``0001-clip-name.html``
 _PAGE_NAME = re.compile(r"\d{4,}-[A-Za-z0-9_-]*\.html")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -77,19 +79,26 @@ def _html_is_ours(path: Path) -> bool:
         return False
 
 
+def check_batch_report_dir(folder: os.PathLike | str) -> Path:
+    """Refuse a folder where the report would replace someone else's index or PDF (checked before a
+    long batch starts, and again when writing)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SyncdeskError(f"{folder} is a file: the batch's QC report needs a folder")
+    _check(folder / INDEX_NAME, _html_is_ours(folder / INDEX_NAME))
+    _check(folder / PDF_NAME, pdf.is_ours(folder / PDF_NAME))
+    return folder
+
+
 def write_batch_report(folder: os.PathLike | str, items: Iterable[BatchItem], tolerance: Tolerance,
                        preset_name: str) -> Path:
     """Write the batch's report in ``folder`` (created if needed); returns ``folder/index.html``.
 
     ``preset_name``: the preset the items' statuses were classified by (named in the report)."""
-    folder = Path(folder)
+    folder = check_batch_report_dir(folder)
     items = list(items)
     pages_dir = folder / PAGES_DIR
     index_path, pdf_path = folder / INDEX_NAME, folder / PDF_NAME
-    if folder.exists() and not folder.is_dir():
-        raise SyncdeskError(f"{folder} is a file: the batch's QC report needs a folder")
-    _check(index_path, _html_is_ours(index_path))
-    _check(pdf_path, pdf.is_ours(pdf_path))
     created = now()
     try:
         pages_dir.mkdir(parents=True, exist_ok=True)

@@ -22,20 +22,25 @@ def write_report(analysis: Analysis, path: os.PathLike | str, tolerance: Toleran
     """Write ``analysis``'s report judged against ``tolerance`` (the document's own verdict when it
     was judged against the same one) to ``path``: ``.html`` or ``.pdf``. An existing file is
     refused unless ``overwrite``; the report appears complete or not at all."""
+    path = check_report_output(path, overwrite)
+    report = file_report(analysis, tolerance, now())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(report, path, pdf=path.suffix.lower() == ".pdf")
+    except OSError as exc:
+        raise SyncdeskError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def check_report_output(path: os.PathLike | str, overwrite: bool = False) -> Path:
+    """Refuse an unknown suffix, a folder or an existing file (unless ``overwrite``): before an analysis."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
+    if path.suffix.lower() not in SUFFIXES:
         raise SyncdeskError(f"a QC report is written as .html or .pdf, not {path.name!r}")
     if path.is_dir():
         raise SyncdeskError(f"{path} is a folder: give the report's file name")
     if path.exists() and not overwrite:
         raise SyncdeskError(f"{path} exists: use --overwrite to replace it")
-    report = file_report(analysis, tolerance, now())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save(report, path, pdf=suffix == ".pdf")
-    except OSError as exc:
-        raise SyncdeskError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
