@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from syncdesk.core.sync.synthetic import random_state_dict  # noqa: E402
 
-from .oracle import save_oracle  # noqa: E402
+from .oracle import save_oracle, save_subframe_oracle  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "example.avi"
 
@@ -29,6 +29,11 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 @pytest.fixture(scope="session")
 def oracle_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_oracle(tmp_path_factory.mktemp("weights") / "oracle.model")
+
+
+@pytest.fixture(scope="session")
+def subframe_oracle_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_subframe_oracle(tmp_path_factory.mktemp("weights") / "subframe-oracle.model")
 
 
 @pytest.fixture(scope="session")

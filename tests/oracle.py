@@ -11,6 +11,9 @@ brightness-versus-loudness correlator, so an end-to-end analysis has a known rig
 
 Both embeddings are ``SCALE * [0 or 1, 0, 0, ...]``: aligned windows are at distance ~0, and a
 wrong shift costs ``SCALE`` for each window where the patterns differ.
+
+Those towers tell whole frames apart only; the sub-frame oracle (``subframe_oracle_state_dict``,
+below) measures how much of each window is loud or bright, so offsets between frames read true.
 """
 
 from __future__ import annotations
@@ -212,4 +215,205 @@ def write_silent_wav(path: Path) -> Path:
         stream.setsampwidth(2)
         stream.setframerate(16000)
         stream.writeframes(np.zeros(16000, np.int16).tobytes())
+    return path
+
+
+# The sub-frame oracle ------------------------------------------------------------------------------
+#
+# The oracle above answers "any bright frame? any loud column?", so its distances change only when
+# a whole frame changes and the parabola through D(k) has nothing to refine. The sub-frame oracle
+# measures instead *how much* of its window is loud or bright, so that moving the sound by a few
+# milliseconds moves the audio embedding by a proportional amount.
+#
+# Audio: an MFCC column c (25 ms from 10c ms) holds the log energy of its samples, which is nearly
+# binary in the share f of them that are loud. Piecewise-linear knots undo the log (energy is
+# linear in f), giving g(c) = f per column. The tower must add g over the window, but its max-pools
+# would only keep the loudest column. Two facts get a sum through them:
+#
+# * the first pool (3 columns) keeps max and min of every 3 columns (g and COMPLEMENT - g, each
+#   shifted by 0 or 1 column so both pooling phases are seen); on a 3-column stretch where g only
+#   rises or only falls (always at the truth, nearly always elsewhere), (max + min) / 2 =
+#   (g(t) + g(t+2)) / 2, a linear term. Their sum over t = 0..15 weighs columns 0..17 with 1/2, 1/2, 1, ..., 1, 1/2, 1/2
+#   (columns 18 and 19 hear frame 5, which the video window never shows).
+# * the second pool is made harmless: the zero padding of the next three convolutions tells the
+#   pooled columns apart, so the sum is gathered onto pooled column 1 (t = 0..9) and column 7
+#   (t = 10..15) and every other column is set to 0; each of them is alone in its pooling window.
+#
+# Video: the same weights integrated over each frame give each frame's weight, so the brightness of
+# a window weighted frame by frame equals the audio sum when sound and picture are in sync.
+#
+# Embeddings: ``SUBFRAME_SCALE * (sum - SUBFRAME_MEAN)`` in output 0, and the video's also
+# ``SUBFRAME_SCALE * SUBFRAME_SPREAD`` in output 1. That constant turns each window's distance,
+# |shift| times its edges' weight, into a hyperbola, so D(k) is close to a parabola and the parabolic refinement
+# reads the sub-frame offset instead of a V's bias towards whole frames. Centring on the mean sum
+# keeps the demo's zero vector for audio beyond the clip's ends an average window, not a silent one.
+
+#: the first pool's column windows start at t = 0..15, all weighted alike
+SUBFRAME_WINDOWS = 16
+SUBFRAME_SCALE = 3.0  # confidences come out in SyncNet's usual range
+SUBFRAME_SPREAD = 4.0  # in loud columns: the constant that makes D(k) a parabola near its minimum
+COMPLEMENT = 2.0  # g(c) stays below this, so a max-pool of COMPLEMENT - g gives the minimum of g
+MASK = 64.0  # larger than any sum the tower gathers: a pooled column times 0 or 1
+KNOT_STEP = 0.25  # log-energy knots (multiples of 1/8: exact in bfloat16 from 16 to 32)
+
+
+def _energy(std: float) -> float:
+    """Mean MFCC frame energy (not log) of Gaussian noise: a column's energy is linear in its loud share."""
+    noise = np.random.default_rng(1).normal(0.0, std, 16000)
+    return float(np.mean(np.exp(python_speech_features.mfcc(noise, 16000)[:, 0])))
+
+
+def _loud_share_knots() -> tuple[np.ndarray, np.ndarray]:
+    """Knots ``theta`` and slope changes ``alpha`` with ``sum(alpha * relu(x - theta))`` = the loud
+    share of a column of log energy ``x`` (0 below about one loud sample in the column's 400)."""
+    quiet, loud = _energy(QUIET_STD), _energy(LOUD_STD)
+    top = np.round(np.log(loud) * 8) / 8 + KNOT_STEP
+    theta = top - KNOT_STEP * np.arange(int(6.0 / KNOT_STEP), -1, -1)
+    share = np.maximum((np.exp(theta) - quiet) / (loud - quiet), 0.0)
+    share[0] = 0.0
+    slopes = np.diff(share) / KNOT_STEP
+    return theta[:-1], np.diff(slopes, prepend=0.0)
+
+
+def _column_weights() -> np.ndarray:
+    """Weight of each of the 20 MFCC columns in the audio sum: (max + min) / 2 over columns t..t+2
+    counts columns t and t+2 by half each."""
+    weights = np.zeros(20)
+    for t in range(SUBFRAME_WINDOWS):
+        weights[t] += 0.5
+        weights[t + 2] += 0.5
+    return weights
+
+
+def subframe_frame_weights() -> np.ndarray:
+    """Weight of each of the 5 frames in the video sum: the columns' weights times the share of
+    each column (10c .. 10c+25 ms) inside the frame (40n .. 40n+40 ms)."""
+    columns = _column_weights()
+    start = 10.0 * np.arange(20)
+    frames = np.zeros(5)
+    for n in range(5):
+        overlap = np.clip(np.minimum(start + 25.0, 40.0 * n + 40.0) - np.maximum(start, 40.0 * n), 0.0, None)
+        frames[n] = np.sum(columns * overlap / 25.0)
+    return frames
+
+
+#: the mean window sum of the default clips (``flash_pattern``: frames on with probability 0.35)
+SUBFRAME_MEAN = float(0.35 * subframe_frame_weights().sum())
+
+
+def _shift_path(displacement: int) -> tuple[int, int, int]:
+    """Column offsets (each -1, 0 or 1) read by convolutions 8, 11 and 14, adding to ``displacement``."""
+    first = int(np.clip(displacement, -1, 1))
+    second = int(np.clip(displacement - first, -1, 1))
+    return first, second, displacement - first - second
+
+
+def _subframe_columns(state: dict[str, torch.Tensor]) -> None:
+    """Convolutions 0 and 4: g(c + s) in channel s and COMPLEMENT - g(c + s) in channel 2 + s
+    (s = 0, 1), on MFCC row 0 only; channel 4 is a constant 1 for the masks further on.
+
+    After the first pool, pooled column p holds the max of g (channel s) and COMPLEMENT minus its
+    min (channel 2 + s) over columns 2p+s .. 2p+s+2: the stretch t = 2p + s.
+    """
+    theta, alpha = _loud_share_knots()
+    state["netcnnaud.0.bias"][0] = 1.0  # a constant, for the row mask
+    for k, knot in enumerate(theta):  # relu(x - theta_k) on every MFCC row
+        state["netcnnaud.0.weight"][1 + k, 0, 1, 1] = 1.0
+        state["netcnnaud.0.bias"][1 + k] = -knot
+    conv4 = state["netcnnaud.4.weight"]
+    knots = torch.as_tensor(alpha, dtype=conv4.dtype)
+    for s in (0, 1):
+        conv4[s, 1 : 1 + len(alpha), 1, 1 + s] = knots
+        conv4[2 + s, 1 : 1 + len(alpha), 1, 1 + s] = -knots
+        state["netcnnaud.4.bias"][2 + s] = COMPLEMENT
+        # the constant read one row up is 0 on row 0 (padding) and silences every other row
+        conv4[s, 0, 0, 1] = conv4[2 + s, 0, 0, 1] = -BIG
+    state["netcnnaud.4.bias"][4] = 1.0
+
+
+#: the pooled columns that survive the second pool (each alone in its pooling window) -> the pooled
+#: columns each gathers, and the two conv 11 masks whose difference is 1 only there
+#: ([p >= 1] - [p >= 2] and [p <= 7] - [p <= 6])
+SURVIVORS = {1: (range(5), 0, 3), 7: (range(5, 8), 1, 4)}
+
+
+def _subframe_sum(state: dict[str, torch.Tensor]) -> None:
+    """Convolutions 8, 11 and 14: the sum of (max + min) / 2 over stretches t = 0..15, gathered
+    onto the survivors (pooled columns 1 and 7) of row 0, every other place 0.
+
+    The masks come from the zero padding: convolution 8 reads the constant one column left,
+    one column right and one row up ([p >= 1], [p <= 7], [row >= 1]); convolution 11 keeps them
+    and reads the first two once more ([p >= 2], [p <= 6]); [p == 1] = [p >= 1] - [p >= 2].
+    """
+    conv8, conv11, conv14 = (state[f"netcnnaud.{i}.weight"] for i in (8, 11, 14))
+    conv8[0, 4, 1, 0] = conv8[1, 4, 1, 2] = conv8[2, 4, 0, 1] = 1.0
+    for mask in range(3):
+        conv11[mask, mask, 1, 1] = 1.0
+    conv11[3, 0, 1, 0] = conv11[4, 1, 1, 2] = 1.0
+    path = 0  # one channel per gathered pooled column, from conv 8 (channel 3+) through conv 11 (5+)
+    for channel, (survivor, (gathered, inner, outer)) in enumerate(SURVIVORS.items()):
+        for pooled in gathered:
+            first, second, third = _shift_path(pooled - survivor)
+            # (max + min) / 2 of both stretches = (max - (COMPLEMENT - min) + COMPLEMENT) / 2 each
+            conv8[3 + path, 0:2, 1, 1 + first] = 0.5
+            conv8[3 + path, 2:4, 1, 1 + first] = -0.5
+            state["netcnnaud.8.bias"][3 + path] = COMPLEMENT
+            conv11[5 + path, 3 + path, 1, 1 + second] = 1.0
+            conv14[channel, 5 + path, 1, 1 + third] = 1.0
+            path += 1
+        # minus MASK everywhere but on row 0 at the survivor: relu leaves 0 there
+        conv14[channel, inner, 1, 1] = MASK
+        conv14[channel, outer, 1, 1] = -MASK
+        conv14[channel, 2, 1, 1] = -MASK
+        state["netcnnaud.14.bias"][channel] = -MASK
+
+
+def _subframe_audio(state: dict[str, torch.Tensor]) -> None:
+    _subframe_columns(state)
+    _subframe_sum(state)
+    # after the second pool, pooled column 0 holds the sum over t = 0..9 and column 3 over 10..15
+    state["netcnnaud.18.weight"][0, 0, 0, 0] = 1.0
+    state["netcnnaud.18.weight"][0, 1, 0, 3] = 1.0
+    _subframe_head(state, "netfcaud", spread=0.0)
+
+
+def _subframe_video(state: dict[str, torch.Tensor]) -> None:
+    """Convolution 0: the frames' weights times their mean level, from DARK = 0 to BRIGHT = 1;
+    the other layers pass the centre of that uniform map on, as the binary oracle's do."""
+    weights = subframe_frame_weights()
+    for n, weight in enumerate(weights):
+        state["netcnnlip.0.weight"][0, :, n] = float(weight) / (3 * 49 * (BRIGHT - DARK))
+    state["netcnnlip.0.bias"][0] = -float(weights.sum()) * DARK / (BRIGHT - DARK)
+    state["netcnnlip.4.weight"][0, 0, 0, 2, 2] = 1.0
+    for index in (8, 11, 14):
+        state[f"netcnnlip.{index}.weight"][0, 0, 0, 1, 1] = 1.0
+    state["netcnnlip.18.weight"][0, 0, 0, 2, 2] = 1.0
+    _subframe_head(state, "netfclip", spread=SUBFRAME_SPREAD)
+
+
+def _subframe_head(state: dict[str, torch.Tensor], prefix: str, spread: float) -> None:
+    """Head: ``SUBFRAME_SCALE * (sum - SUBFRAME_MEAN)`` in output 0, ``SUBFRAME_SCALE * spread`` in output 1."""
+    state[f"{prefix}.0.weight"][0, 0] = 1.0
+    _identity_bn(state, f"{prefix}.1")
+    state[f"{prefix}.3.weight"][0, 0] = SUBFRAME_SCALE
+    state[f"{prefix}.3.bias"][0] = -SUBFRAME_SCALE * SUBFRAME_MEAN
+    state[f"{prefix}.3.bias"][1] = SUBFRAME_SCALE * spread
+
+
+def subframe_oracle_state_dict() -> dict[str, torch.Tensor]:
+    """SyncNet weights whose embeddings are the loud and bright shares of a window (see above)."""
+    state = {key: torch.zeros_like(value) for key, value in SyncNet().state_dict().items()}
+    for key, value in state.items():
+        if key.endswith("running_var"):
+            value.fill_(1.0)
+    for index in (1, 5, 9, 12, 15, 19):
+        _identity_bn(state, f"netcnnaud.{index}")
+        _identity_bn(state, f"netcnnlip.{index}")
+    _subframe_audio(state)
+    _subframe_video(state)
+    return state
+
+
+def save_subframe_oracle(path: Path) -> Path:
+    torch.save(subframe_oracle_state_dict(), path)
     return path

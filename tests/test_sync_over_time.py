@@ -97,6 +97,19 @@ def test_drift_is_followed_with_its_slope(analysed):
     assert np.mean(np.abs(errors)) <= 25.0
 
 
+def test_subframe_oracle_follows_the_drift_within_25_ms(tmp_path, subframe_oracle_weights):
+    """The sub-frame oracle (towers that measure how much of a window is loud or bright) reads
+    between frames: every confident point is within 25 ms of the truth, not just within one frame."""
+    clip = make_flash_clip(tmp_path / "drift.avi", seconds=60.0, audio_lead_s=_drift)
+    analysis = analyze(clip, AnalysisOptions(weights=subframe_oracle_weights, detector="whole-frame"))
+    sync = analysis.sync_over_time
+    assert sync.model == "drift"
+    assert sync.drift_ms_per_min == pytest.approx(120.0, rel=0.05)
+    errors = [p.offset_ms - _truth_ms("drift", p.t_s) for p in _confident(analysis)]
+    assert max(abs(e) for e in errors) <= 25.0  # measured 6 ms at worst
+    assert np.mean(np.abs(errors)) <= 5.0  # measured 2 ms
+
+
 def test_steps_give_segments_and_change_points(analysed):
     analysis = analysed["steps"]
     sync = analysis.sync_over_time
