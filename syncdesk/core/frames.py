@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from .errors import MediaError
-from .media import FrameConverter, _frame_time, ffmpeg_reason, first_video_time, open_input
+from .media import FrameConverter, _frame_time, decode_packets, ffmpeg_reason, first_video_time, open_input
 
 #: decode forward instead of seeking when the target is at most this far ahead (seconds)
 FORWARD_LIMIT_S = 2.0
@@ -129,7 +129,7 @@ class FrameReader:
         last: Optional[float] = None
         step = 1 / float(self._stream.average_rate or 25)
         try:
-            for frame in self._container.decode(self._stream):
+            for frame in decode_packets(self._container, self._stream):  # a bad packet: the frame before stays
                 time = _frame_time(frame)
                 seconds = float(time - self._t0) if time is not None else (last or 0.0) + step
                 if last is not None and seconds <= last:  # duplicate or out-of-order timestamp: keep the first

@@ -13,7 +13,7 @@ starts after the first frame is preceded by silence; audio before it is dropped.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
@@ -24,6 +24,7 @@ from av.video.reformatter import VideoReformatter
 
 from .cancel import CancelToken
 from .errors import MediaError
+from .results import StreamDamage
 
 ANALYSIS_FPS = 25
 #: one analysis frame in milliseconds: the unit of ``offset_frames``
@@ -31,6 +32,14 @@ FRAME_MS = 1000 / ANALYSIS_FPS
 AUDIO_RATE = 16000
 #: a decoded file shorter than this share of its declared duration is reported as truncated
 TRUNCATED_SHARE = 0.9
+#: a stream with more than this share of its packets undecodable is refused: the verdict would be
+#: read from the fragments between stretches of made-up silence or held pictures
+MAX_DAMAGED_SHARE = 0.25
+#: a frame interval that differs from the one before by more than this share is irregular, and a
+#: stream with more than ``VFR_SHARE`` of its intervals irregular has a variable frame rate (a CFR
+#: file's millisecond timestamps jitter by a few percent; a dropped frame makes two irregular ones)
+VFR_JITTER = 0.1
+VFR_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,32 @@ class AnalysisFrame:
     image: np.ndarray  # H x W x 3 uint8, BGR
 
 
+@dataclass
+class VideoLog:
+    """What one pass over the video saw: the packets that did not decode, the frames decoded, and
+    how regular their timestamps are."""
+
+    damage: StreamDamage = field(default_factory=lambda: StreamDamage("video"))
+    frames: int = 0
+    intervals: int = 0
+    irregular: int = 0
+    _step: Optional[Fraction] = None
+
+    def frame(self, step: Optional[Fraction]) -> None:
+        """One decoded frame, ``step`` after the one before (None: the first, or out of order)."""
+        self.frames += 1
+        if step is None:
+            return
+        if self._step is not None:
+            self.intervals += 1
+            self.irregular += abs(step - self._step) > VFR_JITTER * self._step
+        self._step = step
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        return self.irregular > VFR_SHARE * self.intervals
+
+
 def open_input(path: os.PathLike | str) -> av.container.InputContainer:
     """Open for reading; a missing file, a folder or an unreadable file is a :class:`MediaError`."""
     path = Path(path)
@@ -94,6 +129,45 @@ def _seconds(value: Optional[int], time_base: Optional[Fraction]) -> Optional[fl
     return float(value * time_base)
 
 
+def decode_packets(container: av.container.InputContainer, stream: av.stream.Stream,
+                   damage: Optional[StreamDamage] = None) -> Iterator[av.frame.Frame]:
+    """The stream's decoded frames; a packet that does not decode is skipped and noted in ``damage``.
+
+    This is what FFmpeg's own tools do with a few bad packets (a flipped bit in a broadcast or
+    camera file): the frames around them keep their timestamps, so the sound placed by timestamp
+    gets silence in the hole and the picture stays on the frame before. Demuxing errors still
+    raise: the container itself cannot be read on.
+    """
+    for packet in container.demux(stream):
+        if packet.size and damage is not None:
+            damage.of_packets += 1
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            if packet.size and damage is not None:
+                damage.add(*_packet_span(packet))
+            continue
+        yield from frames
+
+
+def _packet_span(packet: av.Packet) -> tuple[float, float]:
+    """A packet's start and duration in seconds on the file's clock (0 where it does not say)."""
+    time = packet.pts if packet.pts is not None else packet.dts
+    return _seconds(time, packet.time_base) or 0.0, _seconds(packet.duration, packet.time_base) or 0.0
+
+
+def check_damage(damage: StreamDamage, name: str) -> None:
+    """Refuse a stream with more than :data:`MAX_DAMAGED_SHARE` of its packets undecodable."""
+    if damage.share <= MAX_DAMAGED_SHARE:
+        return
+    made_up = "silence" if damage.stream == "audio" else "the picture before them held"
+    raise MediaError(
+        f"{name} is too damaged to analyse: {damage.packets} of {damage.of_packets} {damage.stream} packets "
+        f"({damage.lost_s:.1f} s) did not decode, more than {MAX_DAMAGED_SHARE:.0%} of the {damage.stream}; "
+        f"with {made_up} in their place a verdict would rest on too little. Re-export or re-fetch the file"
+    )
+
+
 def probe(path: os.PathLike | str) -> MediaInfo:
     """Read the headers. Raises :class:`MediaError` for anything that is not a video."""
     with open_input(path) as container:
@@ -103,9 +177,12 @@ def probe(path: os.PathLike | str) -> MediaInfo:
         audio = container.streams.audio[0] if container.streams.audio else None
         rate = video.average_rate or video.base_rate or video.guessed_rate
         fps = float(rate) if rate else 0.0
+        video_start = _seconds(video.start_time, video.time_base) or 0.0
         duration = _seconds(video.duration, video.time_base)
         if duration is None and container.duration is not None:
-            duration = container.duration / av.time_base
+            # the container's span: the video's part of it starts at its own first timestamp
+            start = (container.start_time or 0) / av.time_base
+            duration = max(0.0, container.duration / av.time_base - max(0.0, video_start - start))
         duration = duration or 0.0
         frames = video.frames or (round(duration * fps) if fps else 0)
         base = video.base_rate
@@ -120,7 +197,7 @@ def probe(path: os.PathLike | str) -> MediaInfo:
             height=video.codec_context.height,
             fps=fps,
             frames=int(frames),
-            video_start_s=_seconds(video.start_time, video.time_base) or 0.0,
+            video_start_s=video_start,
             variable_frame_rate=vfr,
             audio_codec=audio.codec_context.name if audio else None,
             audio_rate=audio.codec_context.sample_rate if audio else None,
@@ -156,7 +233,7 @@ def first_video_time(path: os.PathLike | str) -> Fraction:
     with open_input(path) as container:
         stream = container.streams.video[0]
         try:
-            for frame in container.decode(stream):
+            for frame in decode_packets(container, stream):
                 time = _frame_time(frame)
                 return time if time is not None else Fraction(0)
         except av.error.FFmpegError as exc:
@@ -168,12 +245,14 @@ def iter_analysis_frames(
     path: os.PathLike | str,
     fps: int = ANALYSIS_FPS,
     cancel: Optional[CancelToken] = None,
+    log: Optional[VideoLog] = None,
 ) -> Iterator[AnalysisFrame]:
     """Stream the video resampled to ``fps`` by presentation time; one decoded frame in memory.
 
     Each analysis tick ``t_n = t0 + n/fps`` shows the source frame whose timestamp is nearest to
     ``t_n`` (ties go to the earlier frame). A source frame is converted to BGR only if some tick
-    selects it, so 50/60 fps sources cost little more than 25 fps ones.
+    selects it, so 50/60 fps sources cost little more than 25 fps ones. A packet that does not
+    decode is skipped (:func:`decode_packets`) and noted in ``log``, with the frames and their timing.
     """
     name = Path(path).name
     with open_input(path) as container:
@@ -202,18 +281,21 @@ def iter_analysis_frames(
                 next_tick += 1
 
         try:
-            for frame in container.decode(stream):
+            for frame in decode_packets(container, stream, log.damage if log is not None else None):
                 if cancel is not None:
                     cancel.check()
                 time = _frame_time(frame)
                 if t0 is None:
                     t0 = time if time is not None else Fraction(0)
                 rel = (time - t0) if time is not None else decoded * tick
+                step = rel - prev[1] if prev is not None and rel > prev[1] else None
+                if log is not None:
+                    log.frame(step)
                 if prev is not None:
-                    if rel <= prev[1]:  # out-of-order or duplicate timestamp: keep the first
+                    if step is None:  # out-of-order or duplicate timestamp: keep the first
                         decoded += 1
                         continue
-                    last_step = rel - prev[1]
+                    last_step = step
                     # ticks nearer to prev than to this frame (midpoint goes to prev)
                     yield from emit(prev, (prev[1] + rel) / 2, inclusive=True)
                 prev = (decoded, rel, frame)
@@ -222,6 +304,8 @@ def iter_analysis_frames(
             raise MediaError(
                 f"decoding {name} failed after {decoded} frames: the file is corrupt or truncated ({ffmpeg_reason(exc)})"
             ) from None
+        if log is not None:
+            check_damage(log.damage, name)
         if prev is None:
             raise MediaError(f"{name}: the video stream has no decodable frame")
         # the last frame is shown for one more frame interval: ticks within half of it are its own
@@ -234,13 +318,15 @@ def stream_audio(
     rate: int = AUDIO_RATE,
     cancel: Optional[CancelToken] = None,
     seek: bool = False,
+    damage: Optional[StreamDamage] = None,
 ) -> Iterator[np.ndarray]:
     """Decode the first audio stream as chunks of mono int16 at ``rate``, sample 0 at time ``start``.
 
     Chunks are placed by their timestamps: a gap in the stream becomes silence and an overlap is
     dropped, as FFmpeg's ``aresample=async`` would do, so a stream that starts late or has holes
     keeps its sync with the video. ``seek``: start decoding near ``start`` instead of at the
-    beginning (a player starting mid-file); what is decoded before ``start`` is dropped.
+    beginning (a player starting mid-file); what is decoded before ``start`` is dropped. A packet
+    that does not decode is skipped (:func:`decode_packets`: silence in its place) and noted in ``damage``.
     """
     name = Path(path).name
     with open_input(path) as container:
@@ -269,7 +355,7 @@ def stream_audio(
                 cursor += len(samples) - skip
 
         try:
-            for frame in container.decode(stream):
+            for frame in decode_packets(container, stream, damage):
                 if cancel is not None:
                     cancel.check()
                 for chunk in resampler.resample(frame):
@@ -285,9 +371,13 @@ def read_audio(
     start: Fraction,
     rate: int = AUDIO_RATE,
     cancel: Optional[CancelToken] = None,
+    damage: Optional[StreamDamage] = None,
 ) -> np.ndarray:
-    """All of :func:`stream_audio` in one array (16 kHz mono: 32 kB a second)."""
-    pieces = list(stream_audio(path, start, rate, cancel))
+    """All of :func:`stream_audio` in one array (16 kHz mono: 32 kB a second); refused when
+    ``damage`` (filled as it decodes) says too much of it did not decode (:func:`check_damage`)."""
+    pieces = list(stream_audio(path, start, rate, cancel, damage=damage))
+    if damage is not None:
+        check_damage(damage, Path(path).name)
     if not pieces:
         raise MediaError(f"{Path(path).name}: the audio stream has no decodable sound")
     return np.concatenate(pieces)

@@ -15,14 +15,60 @@ SCHEMA = "syncdesk.analysis/1"
 
 
 @dataclass
+class StreamDamage:
+    """Packets of one stream that did not decode and were skipped, as FFmpeg's own tools skip them
+    (silence in the sound, the previous picture held on screen; the timestamps of the rest kept)."""
+
+    stream: str  # "audio" or "video"
+    packets: int = 0  # how many did not decode
+    of_packets: int = 0  # packets read from the stream in all
+    spans_s: list[list[float]] = field(default_factory=list)  # [start, end] on the file's clock, merged
+
+    @property
+    def share(self) -> float:
+        """The share of the stream's packets that did not decode."""
+        return self.packets / self.of_packets if self.of_packets else 0.0
+
+    @property
+    def lost_s(self) -> float:
+        return sum(end - start for start, end in self.spans_s)
+
+    def add(self, start_s: float, duration_s: float) -> None:
+        """One packet that did not decode, at ``start_s`` on the file's clock; touching spans merge."""
+        end_s = start_s + duration_s
+        if self.spans_s and start_s <= self.spans_s[-1][1] + 1e-3:
+            self.spans_s[-1][1] = round(max(self.spans_s[-1][1], end_s), 3)
+        else:
+            self.spans_s.append([round(start_s, 3), round(end_s, 3)])
+        self.packets += 1
+
+
+@dataclass
 class Source:
     path: str
     size: int
     duration_s: float
-    fps: float
-    frames: int
+    fps: float  # the file's own frame rate, from its header
+    frames: int  # analysis frames (analysis_fps), not the file's own: see file_frames
     audio_rate: int
     analysis_fps: int = 25
+    # added later (issue 20); older documents load with these defaults, which mean "not recorded"
+    container: str = ""
+    video_codec: str = ""
+    audio_codec: Optional[str] = None
+    width: int = 0
+    height: int = 0
+    file_frames: int = 0  # the file's own video frames, as decoded
+    video_start_s: float = 0.0  # where each stream starts on the file's clock (its first timestamp)
+    audio_start_s: Optional[float] = None
+    variable_frame_rate: bool = False  # measured from the decoded frames' timestamps, not the header
+    damage: list[StreamDamage] = field(default_factory=list)  # only streams with packets that did not decode
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Source":
+        fields = dict(data)
+        fields["damage"] = [StreamDamage(**d) for d in fields.get("damage", [])]
+        return cls(**fields)
 
 
 @dataclass
@@ -153,7 +199,7 @@ class Analysis:
             raise SyncdeskError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
         fields = dict(data)
         fields.pop("schema")
-        fields["source"] = Source(**fields["source"])
+        fields["source"] = Source.from_dict(fields["source"])
         fields["engine"] = Engine(**fields["engine"])
         fields["tracks"] = [Track(**track) for track in fields["tracks"]]
         if fields.get("sync_over_time") is not None:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..cancel import CancelToken
-from ..media import ANALYSIS_FPS, MediaInfo
+from ..media import ANALYSIS_FPS, MediaInfo, VideoLog
 from ..memory import HeapWatch
 from ..options import AnalysisOptions
 from ..progress import ProgressCallback, report
-from ..results import Track
+from ..results import StreamDamage, Track
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +81,9 @@ class AnalysisContext:
     # read_audio
     audio: Optional[ClipAudio] = None
     start_s: float = 0.0  # the first video frame's time on the file's clock
+    audio_damage: Optional[StreamDamage] = None  # the sound's packets that did not decode
+    # the first pass over the frames (find_faces or embed_whole_frame, through decode_frames)
+    video_log: Optional[VideoLog] = None
 
     # find_faces (the face-track path) or embed_whole_frame
     frames: int = 0

@@ -61,7 +61,7 @@ def embed_whole_frame(context: AnalysisContext, frames: Frames = None) -> None:
         evidence = _evidence(0, 0, pcm, audio_windows, options)
         scorer = _scorer(context.model, mfcc, audio_windows, options, context.device, evidence)
         shots = ShotDetector()
-        for frame in decode_frames(context) if frames is None else frames:
+        for frame in decode_frames(context, record=True) if frames is None else frames:
             context.cancel.check()
             shots.process(frame.image)
             scorer.add(whole_frame_crop(frame.image))

@@ -10,6 +10,7 @@ from typing import Iterator
 from .. import media
 from ..errors import SyncdeskError
 from ..memory import trim_heap
+from ..results import StreamDamage
 from ..streaming import prefetch
 from .clip_audio import ClipAudio
 from .context import AnalysisContext
@@ -29,11 +30,20 @@ def read_audio(context: AnalysisContext) -> None:
         context.report("audio", 0.0)
         start = media.first_video_time(context.path)
         context.start_s = float(start)
-        context.audio = ClipAudio(media.read_audio(context.path, start, cancel=context.cancel))
+        context.audio_damage = StreamDamage("audio")
+        context.audio = ClipAudio(media.read_audio(context.path, start, cancel=context.cancel,
+                                                   damage=context.audio_damage))
         trim_heap()  # decoding and resampling the whole track left freed blocks all over the heap
         context.report("audio", 1.0)
 
 
-def decode_frames(context: AnalysisContext) -> Iterator[media.AnalysisFrame]:
-    """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used."""
-    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel))
+def decode_frames(context: AnalysisContext, record: bool = False) -> Iterator[media.AnalysisFrame]:
+    """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used.
+
+    ``record``: this is the first whole pass: it sets ``video_log`` (undecodable packets, frames,
+    their timing; a stream too damaged is refused at its end); a second pass has nothing new to tell.
+    """
+    log = None
+    if record:
+        log = context.video_log = media.VideoLog()
+    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log))

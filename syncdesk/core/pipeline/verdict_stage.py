@@ -8,6 +8,7 @@ from ..models.device import dtype_name
 from ..results import Analysis, Engine, Source
 from ..speaker import active_speaker, clip_verdict
 from .context import AnalysisContext
+from .caveats import damage_warnings
 from .over_time_stage import measure_over_time
 from .track_score import track_warnings
 
@@ -45,13 +46,15 @@ def build_analysis(context: AnalysisContext) -> Analysis:
     """The :class:`Analysis` document of a context all stages have run on; adds the "total" timing."""
     timings = context.timer.timings
     timings["total"] = round(sum(timings.values()), 4)
-    tracks, info, options, verdict = context.tracks, context.info, context.options, context.verdict
-    warnings = [w for track in tracks for w in track_warnings(track, len(tracks))]
+    tracks, options, verdict = context.tracks, context.options, context.verdict
+    source = _source(context)
+    warnings = damage_warnings(source.damage)
+    warnings += [w for track in tracks for w in track_warnings(track, len(tracks))]
     if context.verdict_source == "no-confident-speaker":
         warnings.append("no face is a confident speaker anywhere: the offset is not measured (confidence 0)")
     warnings.extend(context.notes)
     return Analysis(
-        source=Source(str(context.path), info.size, info.duration_s, info.fps, context.frames, info.audio_rate or 0),
+        source=source,
         engine=Engine(
             version=__version__,
             device=context.device.type,
@@ -74,4 +77,19 @@ def build_analysis(context: AnalysisContext) -> Analysis:
         verdict_source=context.verdict_source,
         verdict_tracks=context.verdict_tracks,
         sync_over_time=context.sync_over_time,
+    )
+
+
+def _source(context: AnalysisContext) -> Source:
+    """The file's facts: its header's, and what decoding it showed (frames, rate, damage)."""
+    info, log = context.info, context.video_log
+    damage = [d for d in (context.audio_damage, log.damage if log else None) if d is not None and d.packets]
+    return Source(
+        str(context.path), info.size, info.duration_s, info.fps, context.frames, info.audio_rate or 0,
+        container=info.container, video_codec=info.video_codec, audio_codec=info.audio_codec,
+        width=info.width, height=info.height, file_frames=log.frames if log else info.frames,
+        video_start_s=round(info.video_start_s, 6),
+        audio_start_s=None if info.audio_start_s is None else round(info.audio_start_s, 6),
+        variable_frame_rate=log.variable_frame_rate if log else info.variable_frame_rate,
+        damage=damage,
     )
