@@ -155,3 +155,22 @@ def test_markers_from_the_command_line(clips, oracle_weights, tmp_path, capsys):
     assert "markers are written as" in capsys.readouterr().err
     assert main(["analyze", str(clips["slip"]), "--markers", str(otio_path), *FLAGS]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def leads(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """Constant leads in ms, for the sub-frame oracle (which reads them to a few ms)."""
+    folder = tmp_path_factory.mktemp("leads")
+    return {ms: make_flash_clip(folder / f"lead{ms:+d}.avi", seconds=12.0, audio_lead_s=ms / 1000)
+            for ms in (30, -50, 50, 25, -35)}
+
+
+@pytest.mark.parametrize("lead_ms, tolerance, result", [
+    (30, "ebu-r37", "within"), (30, "atsc-is191", "outside"), (-50, "ebu-r37", "within"),
+    (50, "ebu-r37", "outside"), (-50, "atsc-is191", "outside"), (25, "20/30", "outside"), (-35, "20/30", "outside"),
+    (-35, "ebu-r37", "within"),
+])
+def test_the_standards_judge_sub_frame_offsets(leads, subframe_oracle_weights, tmp_path, lead_ms, tolerance, result):
+    block = _analyse(leads[lead_ms], subframe_oracle_weights, tmp_path, "--tolerance", tolerance)["tolerance"]
+    assert block["result"] == result
+    assert abs(block["worst_ms"] - lead_ms) <= 8.0
