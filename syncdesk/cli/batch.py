@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..core import DEFAULT_PRESET, DEFAULT_TOLERANCE, PRESETS, SyncdeskError
-from ..core.batch import (ERROR, FINISHED, GOOD, POOR, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate,
-                          default_workers)
+from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
 from .analyze import add_analysis_options, add_tolerance_option, options_from, tolerance_from
 from .argtypes import number_between
 from .progress import _Bar, new_tqdm
@@ -140,6 +139,7 @@ def _write_qc_report(folder: Path, found: list[Row], options: AnalysisOptions, t
     """The batch's QC report (index page, a page per file, one PDF), from the documents the
     analysis cache still holds (a page says so where one was evicted)."""
     from ..core import AnalysisCache
+    from ..core.batch import GOOD, POOR
     from ..core.report import BatchItem, write_batch_report
 
     cache = AnalysisCache()
@@ -150,7 +150,8 @@ def _write_qc_report(folder: Path, found: list[Row], options: AnalysisOptions, t
 
 def run(args: argparse.Namespace) -> int:
     # the report's and the session's modules: not needed to build the parser (start-up of every command)
-    from ..core.batch import CSV_NAME, JSON_NAME, check_report_dir, counts, prepare, rows, sort_into, write_report
+    from ..core.batch import (CSV_NAME, GOOD, JSON_NAME, POOR, check_report_dir, counts, prepare, rows, sort_into,
+                              write_report)
 
     folder: Path = args.folder
     if not folder.is_dir():
