@@ -56,6 +56,25 @@ def test_steps_give_change_points_and_levels():
         assert before.end_s == after.start_s
 
 
+def test_windows_that_straddle_a_change_are_blends_not_steps_of_their_own():
+    """A window across a change hears some of each offset and reads between them (as SyncNet and the
+    sub-frame oracle do): it joins the nearer step instead of making the model unknown."""
+    offsets = np.select([TIMES < 20, TIMES < 40], [0.0, 200.0], -120.0)
+    offsets[TIMES == 20.0] = 21.0  # mostly the first step's sound
+    offsets[TIMES == 40.0] = -91.0  # mostly the third's
+    result = _fit(_points(offsets, noise_ms=2.0))
+    assert result.model == "steps"
+    assert [s.offset_ms for s in result.segments] == pytest.approx([0.0, 200.0, -120.0], abs=6.0)
+    assert [s.start_s for s in result.segments[1:]] == pytest.approx([20.0, 40.0], abs=1.5)
+
+
+def test_a_short_run_beyond_both_neighbours_is_no_blend():
+    offsets = np.select([TIMES < 20, TIMES < 40], [0.0, 200.0], -120.0)
+    offsets[TIMES == 20.0] = 500.0  # not between 0 and 200: wrong evidence, not a blend
+    offsets[TIMES == 22.0] = 500.0
+    assert _fit(_points(offsets, noise_ms=2.0)).model == "unknown"
+
+
 def test_a_change_point_snaps_to_a_nearby_shot_cut():
     offsets = np.where(TIMES < 30, 0.0, 160.0)
     result = _fit(_points(offsets), cuts=[12.0, 29.6])

@@ -77,6 +77,39 @@ def held_steps(runs: list[tuple[int, int]], min_points: int) -> bool:
     return all(stop - start >= min_points for start, stop in runs)
 
 
+def absorb_blends(runs: list[tuple[int, int]], offsets: np.ndarray, min_points: int,
+                  tol: float) -> list[tuple[int, int]]:
+    """Runs too short to be held that lie between two runs, at levels between theirs, are the
+    windows that straddle the change (they hear some of each offset): each of their points joins
+    the neighbour it is nearer. Short runs elsewhere stay, for :func:`held_steps` to refuse."""
+    def level(run: tuple[int, int]) -> float:
+        return float(np.median(offsets[slice(*run)]))
+
+    kept: list[tuple[int, int]] = []
+    i = 0
+    while i < len(runs):
+        j = i
+        while j < len(runs) and runs[j][1] - runs[j][0] < min_points:
+            j += 1
+        if j == i or not kept or j == len(runs):  # a held run, or short runs at either end
+            kept.extend(runs[i : max(j, i + 1)])
+            i = max(j, i + 1)
+            continue
+        before, after = level(kept[-1]), level(runs[j])
+        start, stop = runs[i][0], runs[j - 1][1]
+        block = offsets[start:stop]
+        if np.any(block < min(before, after) - tol) or np.any(block > max(before, after) + tol):
+            kept.extend(runs[i:j])  # not a blend of the two: left for held_steps
+            i = j
+            continue
+        nearer_after = np.abs(block - after) < np.abs(block - before)
+        cut = start + (int(np.argmax(nearer_after)) if nearer_after.any() else len(block))
+        kept[-1] = (kept[-1][0], cut)
+        kept.append((cut, runs[j][1]))
+        i = j + 1
+    return kept
+
+
 def step_runs(offsets: np.ndarray, tol: float) -> list[tuple[int, int]]:
     """Runs ``[start, stop)`` of points at one level: a new run starts where ``MIN_STEP_POINTS``
     consecutive points leave the current run's median by more than ``tol``."""
@@ -152,10 +185,11 @@ def fit_model(points: Sequence[SyncPoint], start_s: float, end_s: float, window_
                                         end_offset_ms=round(intercept + slope * end_s, 3))]
         return result
 
-    runs = step_runs(ok.offset, tol)
+    held = round(window_s / hop_s) + 1
+    runs = absorb_blends(step_runs(ok.offset, tol), ok.offset, held, tol)
     levels = [float(np.median(ok.offset[slice(*run)])) for run in runs]
     fitted = np.concatenate([np.full(stop - start, lv) for (start, stop), lv in zip(runs, levels, strict=True)])
-    if len(runs) > 1 and held_steps(runs, round(window_s / hop_s) + 1) and share(ok.offset - fitted) >= INLIER_SHARE:
+    if len(runs) > 1 and held_steps(runs, held) and share(ok.offset - fitted) >= INLIER_SHARE:
         bounds = [start_s]
         for (_, stop), (start, _) in zip(runs[:-1], runs[1:], strict=True):
             middle = 0.5 * float(ok.t[stop - 1] + ok.t[start])
