@@ -97,27 +97,34 @@ def _has_video(path: Path) -> bool:
         return bool(container.streams.video)
 
 
-def _analyse(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Path, options: AnalysisOptions,
-             cache: AnalysisCache, cancel: CancelToken) -> Outcome:
+def analyse_file(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Path, options: AnalysisOptions,
+                 cache: AnalysisCache, cancel: CancelToken) -> tuple[Outcome, Optional[Analysis]]:
+    """One job: its outcome and, when ``done``, the whole document (a Ray worker sends it to the
+    driver's cache; a local worker shares that cache already)."""
     from ..analysis import analyze_cached
 
     try:
         if not _has_video(path):
-            return SKIPPED, None, f"{path.name} has no video stream"
+            return (SKIPPED, None, f"{path.name} has no video stream"), None
         analysis, _ = analyze_cached(path, options, cache, cancel=cancel,
                                      progress=_Progress(send, job_id, options.detector == "whole-frame"))
-        return DONE, summary(analysis), analysis.warnings[0] if analysis.warnings else None
+        return (DONE, summary(analysis), analysis.warnings[0] if analysis.warnings else None), analysis
     except Cancelled:
-        return CANCELLED, None, None
+        return (CANCELLED, None, None), None
     except WeightsError as exc:
-        return FATAL, None, str(exc)
+        return (FATAL, None, str(exc)), None
     except SyncdeskError as exc:
-        return ERROR, None, str(exc)
+        return (ERROR, None, str(exc)), None
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch: it becomes an error row
-        return ERROR, None, f"{path.name}: unexpected error: {type(exc).__name__}: {exc}"
+        return (ERROR, None, f"{path.name}: unexpected error: {type(exc).__name__}: {exc}"), None
 
 
-def _warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
+def _analyse(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Path, options: AnalysisOptions,
+             cache: AnalysisCache, cancel: CancelToken) -> Outcome:
+    return analyse_file(send, job_id, path, options, cache, cancel)[0]
+
+
+def warm_up(index: int, threads: int, options: AnalysisOptions) -> str:
     """Check the options, pick the device, load the model; the device type. ``threads``: torch's
     threads on CPU (a GPU's process keeps torch's default, one per core)."""
     import torch
@@ -180,7 +187,7 @@ def serve(conn: Connection, index: int, threads: int, options: AnalysisOptions) 
 
     tune_malloc()  # before torch's threads and the job threads first allocate
     try:
-        device = _warm_up(index, threads, options)
+        device = warm_up(index, threads, options)
     except SyncdeskError as exc:
         _send(conn, (FATAL, str(exc)))
         return
