@@ -70,3 +70,14 @@ def test_a_document_from_before_these_fields_still_loads():
     analysis = Analysis.from_dict(old)
     assert (analysis.source.file_frames, analysis.source.video_codec, analysis.source.damage) == (0, "", [])
     assert analysis.source.audio_start_s is None and not analysis.source.variable_frame_rate
+
+
+def test_the_summary_says_what_the_file_is(tmp_path, oracle_weights, capsys):
+    late = make_flash_clip(tmp_path / "late.mkv", seconds=3, video_start_s=0.85)
+    vfr = make_flash_clip(tmp_path / "vfr.mp4", seconds=3, vfr=True)
+    for clip in (late, vfr):
+        assert main(["analyze", str(clip), "--weights", str(oracle_weights), "--detector", "whole-frame", "--quiet"]) == 0
+    late_out, vfr_out = capsys.readouterr().out.split("vfr.mp4:")
+    assert "  file        ffv1 64x64, 25 fps, 75 frames; pcm_s16le 16000 Hz; video starts 0.8" in late_out
+    assert "s after the audio (allowed for)" in late_out
+    assert "  file        h264 64x64, " in vfr_out and " fps (variable), " in vfr_out and "starts" not in vfr_out

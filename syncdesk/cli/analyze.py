@@ -136,7 +136,7 @@ def summary(analysis: Analysis) -> str:
             f"  AV offset   {sign}{analysis.offset_frames} frames ({analysis.offset_ms:+.0f} ms sub-frame estimate)",
             f"  min dist    {analysis.min_dist:.3f}",
             f"  confidence  {analysis.confidence:.3f}",
-            f"  verdict     {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}",
+            f"  verdict     {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence, analysis.tier_cap)}",
         ]
         if analysis.verdict_source == "speaking-tracks":
             used = ", ".join(str(t) for t in analysis.verdict_tracks)
@@ -150,6 +150,15 @@ def summary(analysis: Analysis) -> str:
             f"offset {track.offset_frames:+d}, confidence {track.confidence:.2f}, "
             f"speaking {100 * track.speaking_frames / max(frames, 1):.0f}% of its frames"
         )
+    source = analysis.source
+    if source.video_codec:  # recorded since issue 20
+        rate = f"{source.fps:.3f}".rstrip("0").rstrip(".") + " fps" + (" (variable)" if source.variable_frame_rate else "")
+        sound = f"; {source.audio_codec} {source.audio_rate} Hz" if source.audio_codec else ""
+        late = source.video_start_s - (source.audio_start_s or 0.0)
+        starts = (f"; video starts {abs(late):.2f} s {'after' if late > 0 else 'before'} the audio (allowed for)"
+                  if abs(late) >= 0.005 else "")
+        lines.append(f"  file        {source.video_codec} {source.width}x{source.height}, {rate}, "
+                     f"{source.file_frames} frames{sound}{starts}")
     engine = analysis.engine
     arithmetic = "" if engine.precision == "float32" else f" ({engine.precision})"
     lines.append(f"  engine      {engine.detector} faces, {engine.mode} mode{arithmetic} on {engine.device}, "

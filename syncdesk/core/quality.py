@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,23 @@ def direction(offset_ms: float) -> str:
     return f"audio {'leads' if offset_ms > 0 else 'lags'} video by {ms} ms"
 
 
-def verdict(offset_frames: int, offset_ms: float, confidence: float) -> str:
-    """One line a user can act on."""
+#: the verdict's confidence tiers, lowest first
+TIERS = ("low", "medium", "high")
+
+
+def verdict(offset_frames: int, offset_ms: float, confidence: float, cap: Optional[str] = None) -> str:
+    """One line a user can act on. ``cap``: the highest tier the words may claim (an analysis's
+    ``tier_cap``: too little evidence, or the offset at the edge of the search), whatever the number."""
     if confidence < PRESETS["relaxed"].min_confidence:
         return ("no reliable verdict: confidence is low (silence, no visible speaker, "
                 "or a clip that is not a face crop)")
     certainty = "high" if confidence >= PRESETS["high"].min_confidence else (
         "medium" if confidence >= PRESETS["medium"].min_confidence else "low")
+    if cap is not None and TIERS.index(cap) < TIERS.index(certainty):
+        certainty = f"{cap} confidence, capped: see the notes"
+    else:
+        certainty = f"{certainty} confidence"
     if offset_frames == 0:
-        return f"in sync ({certainty} confidence)"
+        return f"in sync ({certainty})"
     action = "delay" if offset_ms > 0 else "advance"
-    return f"out of sync ({certainty} confidence): {action} the audio by {abs(round(offset_ms))} ms to fix"
+    return f"out of sync ({certainty}): {action} the audio by {abs(round(offset_ms))} ms to fix"

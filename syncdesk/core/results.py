@@ -179,6 +179,10 @@ class Analysis:
     verdict_tracks: list[int] = field(default_factory=list)  # the tracks it combines
     sync_over_time: Optional[SyncOverTime] = None
     tolerance: Optional[ToleranceVerdict] = None  # only when judged against one
+    #: the most the verdict's words may claim ("medium", "low"; None: no cap), the reason in ``warnings``;
+    #: offset and confidence are the measurement's, uncapped
+    tier_cap: Optional[str] = None
+    evidence_s: Optional[float] = None  # seconds of sound under the verdict's faces (None: not measured)
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

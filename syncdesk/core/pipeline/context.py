@@ -100,6 +100,8 @@ class AnalysisContext:
     verdict_tracks: list[int] = field(default_factory=list)
     # measure_over_time
     sync_over_time: Optional[SyncOverTime] = None
+    #: the wide search's minimum over the whole clip (frames), when measured on both sides of it
+    wide_minimum: Optional[int] = None
     notes: list[str] = field(default_factory=list)  # what a stage adds to the document's warnings
 
     @property

@@ -21,9 +21,11 @@ def _per_hop(frames: np.ndarray, hops: int, hop_frames: int) -> np.ndarray:
     return np.bincount(frames // hop_frames, minlength=hops)[:hops].astype(np.float64)
 
 
-def _wide_clip_reading(context: AnalysisContext, hops: int) -> Optional[tuple[CurveReading, list[int], list[float]]]:
+def _wide_clip_reading(context: AnalysisContext,
+                       hops: int) -> Optional[tuple[CurveReading, list[int], list[float], Optional[int]]]:
     """The whole clip read over the wide range, tracks pooled as the verdict pools them (or, when
-    the verdict has none, by confidence times frames on screen): reading, tracks and weights."""
+    the verdict has none, by confidence times frames on screen): reading, tracks, weights, and the
+    reading's offset if the curve is measured on both sides of it (else None)."""
     curves = {e.track_id: e.curve(range(hops)) for e in context.evidence}
     curves = {i: c for i, c in curves.items() if c is not None and np.isfinite(c).sum() >= 3}
     if context.verdict_source != "no-confident-speaker":
@@ -39,7 +41,10 @@ def _wide_clip_reading(context: AnalysisContext, hops: int) -> Optional[tuple[Cu
     if pooled is None:
         return None
     total = sum(weight[i] for i in used)
-    return read_curve(pooled), used, [round(weight[i] / total, 4) for i in used]
+    reading = read_curve(pooled)
+    best = len(pooled) // 2 - reading.offset_frames
+    measured = 0 < best < len(pooled) - 1 and np.isfinite(pooled[best - 1]) and np.isfinite(pooled[best + 1])
+    return reading, used, [round(weight[i] / total, 4) for i in used], reading.offset_frames if measured else None
 
 
 def _over_time_agrees(over_time: Optional[SyncOverTime], offset_ms: float) -> bool:
@@ -59,7 +64,7 @@ def _check_range(context: AnalysisContext, hops: int) -> None:
     vshift, verdict = context.options.vshift, context.verdict
     if found is None:
         return
-    reading, used, weights = found
+    reading, used, weights, context.wide_minimum = found
     if abs(reading.offset_frames) <= vshift or reading.confidence < max(verdict.confidence, MIN_SPEAKER_CONFIDENCE):
         return
     if not _over_time_agrees(context.sync_over_time, reading.offset_ms):

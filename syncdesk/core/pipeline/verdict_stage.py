@@ -8,7 +8,7 @@ from ..models.device import dtype_name
 from ..results import Analysis, Engine, Source
 from ..speaker import active_speaker, clip_verdict
 from .context import AnalysisContext
-from .caveats import damage_warnings
+from .caveats import damage_warnings, verdict_caveats
 from .over_time_stage import measure_over_time
 from .track_score import track_warnings
 
@@ -48,7 +48,8 @@ def build_analysis(context: AnalysisContext) -> Analysis:
     timings["total"] = round(sum(timings.values()), 4)
     tracks, options, verdict = context.tracks, context.options, context.verdict
     source = _source(context)
-    warnings = damage_warnings(source.damage)
+    caveats = verdict_caveats(context)
+    warnings = damage_warnings(source.damage) + caveats.warnings
     warnings += [w for track in tracks for w in track_warnings(track, len(tracks))]
     if context.verdict_source == "no-confident-speaker":
         warnings.append("no face is a confident speaker anywhere: the offset is not measured (confidence 0)")
@@ -77,6 +78,8 @@ def build_analysis(context: AnalysisContext) -> Analysis:
         verdict_source=context.verdict_source,
         verdict_tracks=context.verdict_tracks,
         sync_over_time=context.sync_over_time,
+        tier_cap=caveats.tier_cap,
+        evidence_s=caveats.evidence_s,
     )
 
 
