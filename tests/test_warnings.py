@@ -7,12 +7,17 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from syncdesk.cli import main
 from syncdesk.core.analysis import analyze
+from syncdesk.core.errors import AnalysisError
+from syncdesk.core.faces.scan import FaceScan
+from syncdesk.core.faces.tracking import FaceTrack, keep_tracks
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.core.pipeline.caveats import _edge_warning
+from syncdesk.core.pipeline.faces_stage import usable_tracks
 from syncdesk.core.quality import verdict
 from syncdesk.core.results import Analysis
 
@@ -151,3 +156,50 @@ def test_a_document_without_the_cap_loads_without_one():
            "active_speaker": [], "timings": {}}
     analysis = Analysis.from_dict(doc)
     assert analysis.tier_cap is None and analysis.evidence_s is None
+
+
+# Errors that help (issue 20, part 4): when no face is usable, every reason at once, with its figures, and
+# advice that fits the footage.
+
+def _track(frames: int, size: float, start: int = 0) -> FaceTrack:
+    return FaceTrack(np.arange(start, start + frames), np.tile([10.0, 10.0, 10.0 + size, 10.0 + size], (frames, 1)))
+
+
+def _refusal(tracks: list[FaceTrack], detector: str = "haar", frame: tuple[int, int] = (1920, 1080)) -> str:
+    scan = FaceScan(frames=250, shots=[[0, 249]], tracks=tracks, frames_checked=60, detections=3 * len(tracks))
+    with pytest.raises(AnalysisError) as refused:
+        usable_tracks(scan, AnalysisOptions(), "clip.mp4", detector, frame)
+    return str(refused.value)
+
+
+def test_no_face_in_a_wide_shot_suggests_s3fd_not_whole_frame():
+    message = _refusal([])
+    found, advice = message.splitlines()
+    assert found == "no face found in clip.mp4: the haar detector found none in 60 frames checked"
+    assert advice.startswith("try S3FD, which finds small and turned faces") and "whole-frame" not in message
+
+
+def test_no_face_in_a_small_square_frame_also_suggests_whole_frame():
+    assert _refusal([], frame=(224, 224)).endswith("; or --detector whole-frame if the 224x224 frame is one face crop")
+    assert "S3FD" not in _refusal([], detector="s3fd", frame=(224, 224))
+
+
+def test_every_reason_is_given_at_once_with_its_figures_and_one_way_to_keep_a_track():
+    message = _refusal([_track(60, 185.0), _track(130, 87.6, start=70)])
+    found, advice = message.splitlines()
+    assert found == ("no usable face in clip.mp4: 6 faces found in 60 frames checked, linked into 2 tracks: 1 shorter "
+                     "than --min-track 100 frames (the longest: 130 frames, 5.2 s), 1 smaller than --min-face-size "
+                     "100 px (the largest: 185 px)")
+    assert advice.startswith("try --min-face-size 87 (the verdict then warns that it rests on a small or brief face)")
+    kept = keep_tracks([_track(60, 185.0), _track(130, 87.6, start=70)], 100, 87)
+    assert len(kept) == 1  # the advice works
+
+
+def test_a_track_too_short_and_too_small_gets_both_flags():
+    advice = _refusal([_track(40, 60.0)]).splitlines()[1]
+    assert advice.startswith("try --min-track 40 --min-face-size 60 ")
+
+
+def test_faces_too_brief_for_any_setting_say_so():
+    assert _refusal([_track(4, 150.0)], detector="s3fd").endswith(
+        "no setting can help: the faces found are too brief to measure")

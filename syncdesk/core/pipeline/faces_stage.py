@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from .. import media
+from ..media import ANALYSIS_FPS
 from ..errors import AnalysisError
 from ..faces.scan import DETECT_EVERY, FaceScan, scan_faces
 from ..faces.tracking import FaceTrack, keep_tracks
@@ -25,29 +26,59 @@ def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analysi
                           context.cancel, lambda index: context.tick("faces", index, expected))
         context.report("faces", 1.0)
     media.check_complete(context.info, scan.frames)
-    context.faces = usable_tracks(scan, context.options, context.path.name)
+    info = context.info
+    context.faces = usable_tracks(scan, context.options, context.path.name, context.detector_name,
+                                  (info.width, info.height))
     context.shots, context.frames = scan.shots, scan.frames
 
 
-def usable_tracks(scan: FaceScan, options: AnalysisOptions, name: str) -> list[FaceTrack]:
-    """The tracks the length and size rules keep, or an error that says why there are none."""
+#: a frame this small and this near square may be one face crop, the only footage ``whole-frame`` is for
+FACE_CROP_MAX_PX = 480
+FACE_CROP_MAX_ASPECT = 1.5
+
+
+def usable_tracks(scan: FaceScan, options: AnalysisOptions, name: str, detector: str,
+                  frame_size: tuple[int, int]) -> list[FaceTrack]:
+    """The tracks the length and size rules keep, or an error that gives every reason at once with
+    its figures, and advice that fits the footage (``detector``: the one used; ``frame_size``: w, h)."""
     kept = keep_tracks(scan.tracks, options.min_track, options.min_face_size)
     if kept:
         return kept
+    advice = _advice(scan.tracks, options, detector, frame_size)
     if not scan.tracks:
-        raise AnalysisError(
-            f"no face found in {name} ({scan.frames_checked} frames checked): try --detector whole-frame "
-            "if the clip is already a tight face crop"
-        )
-    long_enough = [t for t in scan.tracks if len(t.frames) >= options.min_track]
-    if not long_enough:
-        longest = max(len(t.frames) for t in scan.tracks)
-        raise AnalysisError(
-            f"faces found in {name}, but none stays on screen for --min-track {options.min_track} frames "
-            f"(longest {longest}): try --min-track {max(WINDOW_FRAMES + 1, longest)}, or --detector whole-frame"
-        )
-    largest = max(t.mean_size for t in long_enough)
+        raise AnalysisError(f"no face found in {name}: the {detector} detector found none in "
+                            f"{scan.frames_checked} frames checked\n{advice}")
+    short = sum(len(t.frames) < options.min_track for t in scan.tracks)
+    small = sum(t.mean_size < options.min_face_size for t in scan.tracks)
+    longest = max(len(t.frames) for t in scan.tracks)
+    largest = max(t.mean_size for t in scan.tracks)
+    tracks = f"{len(scan.tracks)} track{'s' if len(scan.tracks) > 1 else ''}"
     raise AnalysisError(
-        f"faces found in {name}, but all are smaller than --min-face-size {options.min_face_size} px "
-        f"(largest {largest:.0f} px): try --min-face-size {max(1, int(largest))}, or --detector whole-frame"
+        f"no usable face in {name}: {scan.detections} faces found in {scan.frames_checked} frames checked, linked "
+        f"into {tracks}: {short} shorter than --min-track {options.min_track} frames (the longest: {longest} frames, "
+        f"{longest / ANALYSIS_FPS:.1f} s), {small} smaller than --min-face-size {options.min_face_size} px "
+        f"(the largest: {largest:.0f} px)\n{advice}"
     )
+
+
+def _advice(tracks: list[FaceTrack], options: AnalysisOptions, detector: str, frame_size: tuple[int, int]) -> str:
+    """What to try: the least lowering of the rules that keeps one track, S3FD when the bundled
+    detector ran, whole-frame only when the frame could be one face crop."""
+    tries = []
+    fits = [t for t in tracks if len(t.frames) > WINDOW_FRAMES]
+    if fits:
+        best = max(fits, key=lambda t: min(1.0, len(t.frames) / options.min_track)
+                   * min(1.0, t.mean_size / options.min_face_size))
+        lower = [f"--min-track {len(best.frames)}"] if len(best.frames) < options.min_track else []
+        lower += [f"--min-face-size {int(best.mean_size)}"] if best.mean_size < options.min_face_size else []
+        tries.append(f"{' '.join(lower)} (the verdict then warns that it rests on a small or brief face)")
+    if detector != "s3fd":
+        tries.append("S3FD, which finds small and turned faces the bundled detector misses "
+                     "(syncdesk models download s3fd; --detector auto then uses it)")
+    width, height = frame_size
+    if 0 < max(width, height) <= FACE_CROP_MAX_PX and max(width, height) <= FACE_CROP_MAX_ASPECT * min(width, height):
+        tries.append(f"--detector whole-frame if the {width}x{height} frame is one face crop")
+    if tries:
+        return "try " + "; or ".join(tries)
+    return ("no setting can help: the faces found are too brief to measure" if tracks
+            else "no setting can help: check that the clip shows a face")
