@@ -15,7 +15,7 @@ from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..core import Cancelled, SyncdeskError
-from . import analyze, batch, cache, fix, gui, models
+from . import analyze, batch, cache, fix, gui, models, serve
 
 
 #: commands whose process runs an analysis: they get the malloc settings that keep memory flat
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(commands)
     cache.add_parser(commands)
     gui.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,17 @@
+"""``syncdesk serve``: the engine over HTTP, for pipelines and for a page in the browser.
+
+The routes are thin: they check a request, write a job into the server's queue and read it back.
+The analyses and fixes run in worker processes that load the model once and call the same engine
+functions as the command line (``analyze_cached``, ``shift_audio``, ``correct_audio``).
+
+* :mod:`.config` what a server is started with; :mod:`.security` the token, the roots, safe names;
+* :mod:`.store` the job queue (SQLite, beside the batch queue in the data folder);
+* :mod:`.tasks` what a worker does for one job; :mod:`.worker` the worker process;
+  :mod:`.pool` the server's handles on its workers; :mod:`.manager` the dispatcher (the queue's only
+  writer of job states) and the live progress;
+* :mod:`.schemas` the request and response bodies; :mod:`.uploads` streamed, capped uploads;
+  :mod:`.views` jobs as JSON; :mod:`.app` the routes; :mod:`.docs` the browsable API page;
+  :mod:`.run` starting uvicorn; :mod:`.client` the command line's client (standard library only).
+
+Nothing here imports the app or the command line (``.importlinter``).
+"""

@@ -1,0 +1,79 @@
+"""What a server is started with, and where it keeps its files (all below the data folder)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..core import AnalysisOptions
+from .security import Root
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_MAX_UPLOAD_MB = 4096
+#: finished jobs and their files are removed after this many hours (0: kept until deleted)
+DEFAULT_KEEP_HOURS = 72.0
+HOME_NAME = "server"
+
+
+def server_home(data: Path) -> Path:
+    """The server's own folder: the token, the lock, uploads being received, one folder per job."""
+    return data / HOME_NAME
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Half the cores (each worker's torch then gets two threads), at least one."""
+    return max(1, cpu_cores() // 2)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    roots: tuple[Root, ...]
+    options: AnalysisOptions  # the server's analysis options: each request's start from these
+    token: str
+    data: Path  # the data folder: the queue file lives here, beside the batch queue
+    workers: int = 1
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
+    keep_hours: float = DEFAULT_KEEP_HOURS
+
+    @property
+    def home(self) -> Path:
+        return server_home(self.data)
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.home / "incoming"
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+
+def options_to_dict(options: AnalysisOptions) -> dict[str, Any]:
+    """Options as JSON (the queue keeps them with each job)."""
+    return {key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(options).items()}
+
+
+def options_from_dict(data: dict[str, Any]) -> AnalysisOptions:
+    fields = dict(data)
+    for key in ("weights", "s3fd_weights"):
+        fields[key] = Path(fields[key]) if fields.get(key) else None
+    return AnalysisOptions(**fields)
+
+
+def with_changes(options: AnalysisOptions, changes: Optional[dict[str, Any]]) -> AnalysisOptions:
+    return dataclasses.replace(options, **(changes or {}))

@@ -1,0 +1,169 @@
+"""What a worker process does for one job: the same engine calls as ``analyze`` and ``fix``.
+
+A task gets a spec (a plain dict the dispatcher built from the queued request: real paths, options,
+where to write) and returns a small result dict for the queue; the Analysis document and the fixed
+file are written into the job's folder (atomically, by the engine's own writers). A problem with
+the file raises ``SyncdeskError`` with a message the client sees.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..core import (PRESETS, Analysis, AnalysisCache, CancelToken, SyncdeskError, SyncOverTime, analyze_cached,
+                    correct_audio, describe_tolerance, judge_tolerance, load_analysis, parse_tolerance, save_analysis,
+                    segment_support, segment_supported, shift_audio)
+from .config import options_from_dict
+
+#: ``auto`` applies a verdict only from this preset's confidence up (without ``force``), as ``fix --auto``
+AUTO_PRESET = PRESETS["medium"]
+#: seconds between progress messages
+PROGRESS_EVERY_S = 0.25
+#: each stage's share of a job: (start, end)
+_ANALYSIS_STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 0.5), "embeddings": (0.5, 1.0)}
+_WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}
+_EXPORT_STAGES = {"exporting": (0.0, 0.9), "verifying": (0.9, 1.0)}
+
+Send = Callable[[float, str], None]
+
+
+class Progress:
+    """The engine's ``progress(stage, fraction)`` as one fraction of the job, sent now and then."""
+
+    def __init__(self, send: Send, stages: dict[str, tuple[float, float]], span: tuple[float, float] = (0.0, 1.0)):
+        self._send = send
+        self._stages = stages
+        self._span = span
+        self._next = 0.0
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        part = self._stages.get(stage)
+        now = time.monotonic()
+        if part is None or now < self._next:
+            return
+        self._next = now + PROGRESS_EVERY_S
+        within = part[0] + (part[1] - part[0]) * min(max(fraction, 0.0), 1.0)
+        self._send(self._span[0] + (self._span[1] - self._span[0]) * within, stage)
+
+
+def _analysis_stages(detector: str) -> dict[str, tuple[float, float]]:
+    return _WHOLE_FRAME_STAGES if detector == "whole-frame" else _ANALYSIS_STAGES
+
+
+def summary(analysis: Analysis, cached: bool) -> dict[str, Any]:
+    """What the queue keeps of an analysis (the document is a file in the job's folder)."""
+    over_time = analysis.sync_over_time
+    return {
+        "offset_frames": analysis.offset_frames,
+        "offset_ms": analysis.offset_ms,
+        "confidence": analysis.confidence,
+        "min_dist": analysis.min_dist,
+        "verdict_source": analysis.verdict_source,
+        "tracks": len(analysis.tracks),
+        "duration_s": analysis.source.duration_s,
+        "model": over_time.model if over_time is not None else None,
+        "tolerance": analysis.tolerance.result if analysis.tolerance is not None else None,
+        "warnings": list(analysis.warnings),
+        "cached": cached,
+    }
+
+
+def _analyse(spec: dict[str, Any], progress: Progress, cancel: CancelToken) -> tuple[Analysis, bool]:
+    options = options_from_dict(spec["options"])
+    analysis, cached = analyze_cached(Path(spec["source"]), options, AnalysisCache(), progress=progress,
+                                      cancel=cancel)
+    analysis.source.path = spec["name"]  # the client's name for it, not the server's folders
+    if spec.get("tolerance"):
+        analysis.tolerance = judge_tolerance(analysis, parse_tolerance(spec["tolerance"]))
+    return analysis, cached
+
+
+def analyse(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]:
+    detector = spec["options"]["detector"]
+    analysis, cached = _analyse(spec, Progress(send, _analysis_stages(detector)), cancel)
+    save_analysis(analysis, spec["document"])
+    return summary(analysis, cached)
+
+
+def auto_plan(analysis: Analysis, force: bool, tolerance: Optional[str], lossless: bool
+              ) -> tuple[Optional[float], Optional[SyncOverTime], Optional[str]]:
+    """What ``auto`` applies, as ``syncdesk fix --auto`` decides it: a constant offset, or the offset
+    over time (a drift or steps), or neither with the reason nothing is written."""
+    if tolerance:
+        judged = judge_tolerance(analysis, parse_tolerance(tolerance))
+        if judged.result == "within" and not force:
+            return None, None, f"{describe_tolerance(judged)}: nothing written"
+    over_time = analysis.sync_over_time
+    if over_time is not None and over_time.model in ("drift", "steps"):
+        if lossless:
+            raise SyncdeskError(f"lossless can only apply one constant shift, and this offset changes along the "
+                                f"file ({over_time.model}): nothing written")
+        for segment in over_time.segments:
+            if not segment_supported(over_time, segment) and not force:
+                confident, windows = segment_support(over_time, segment)
+                raise SyncdeskError(
+                    f"the segment from {segment.start_s:.1f} s to {segment.end_s:.1f} s was measured confidently "
+                    f"in only {confident} of its {windows} windows: nothing written; send \"force\": true to "
+                    "apply it anyway, or send an edited \"segments\" list")
+        return None, over_time, None
+    if analysis.confidence < AUTO_PRESET.min_confidence and not force:
+        raise SyncdeskError(f"confidence {analysis.confidence:.2f} is below {AUTO_PRESET.min_confidence:g} (the "
+                            f"{AUTO_PRESET.name!r} preset): nothing written; send \"force\": true to apply it anyway")
+    if analysis.offset_frames == 0 and not force:
+        return None, None, "audio and video are in sync: nothing written (send \"force\": true for a copy anyway)"
+    return analysis.offset_ms, None, None
+
+
+def fix(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]:
+    """Write the fixed copy: by ``offset_ms``, ``auto`` (analysing first, or from a finished
+    analysis's document) or an edited ``segments`` list."""
+    from ..core.export import load_segments
+
+    source, output = Path(spec["source"]), Path(spec["output"])
+    offset_ms: Optional[float] = spec.get("offset_ms")
+    over_time: Optional[SyncOverTime] = None
+    reason: Optional[str] = None
+    analysed: Optional[dict[str, Any]] = None
+    export_span = (0.0, 1.0)
+    if spec["mode"] == "auto":
+        if spec.get("analysis_document"):
+            analysis, cached = load_analysis(spec["analysis_document"]), True
+        else:
+            detector = spec["options"]["detector"]
+            analysis, cached = _analyse(spec, Progress(send, _analysis_stages(detector), (0.0, 0.6)), cancel)
+            export_span = (0.6, 1.0)
+        save_analysis(analysis, spec["document"])
+        analysed = summary(analysis, cached)
+        offset_ms, over_time, reason = auto_plan(analysis, spec.get("force", False), spec.get("tolerance"),
+                                                 spec.get("lossless", False))
+    elif spec["mode"] == "segments":
+        over_time = load_segments(Path(spec["segments"]))
+        if over_time.model == "constant":
+            offset_ms, over_time = float(over_time.segments[0].offset_ms or 0.0), None
+    elif offset_ms == 0 and not spec.get("force", False):
+        reason = "an offset of 0 ms changes nothing: nothing written (send \"force\": true for a copy anyway)"
+    result: dict[str, Any] = {"written": False, "analysis": analysed, "message": reason, "details": [], "notes": []}
+    if reason is not None:
+        return result
+    progress = Progress(send, _EXPORT_STAGES, export_span)
+    if over_time is not None:
+        done = correct_audio(source, output, over_time, all_audio=spec.get("all_audio", False), progress=progress,
+                             cancel=cancel)
+        applied = over_time.model
+    else:
+        assert offset_ms is not None
+        done = shift_audio(source, output, offset_ms, lossless=spec.get("lossless", False),
+                           all_audio=spec.get("all_audio", False), progress=progress, cancel=cancel)
+        applied = "constant"
+    outside = str(done.output)
+    result.update(
+        written=True, applied=applied, offset_ms=done.offset_ms, applied_ms=done.applied_ms,
+        message=done.describe().replace(outside, spec["download_name"]),
+        details=[line.replace(outside, spec["download_name"]) for line in done.details()],
+        notes=[note for note in (done.note, *(f"not copied, {dropped}" for dropped in done.dropped)) if note])
+    return result
+
+
+TASKS: dict[str, Callable[[dict[str, Any], Send, CancelToken], dict[str, Any]]] = {"analysis": analyse, "fix": fix}
