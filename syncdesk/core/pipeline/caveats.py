@@ -32,7 +32,7 @@ STEADY_SOUND_DB = 6.0
 #: the published pipeline's own minimum face (px) and track (frames): the defaults of the options
 DEFAULTS = AnalysisOptions()
 #: PCM read at a time for the loudness of 40 ms frames (memory stays flat in the clip's length)
-BLOCK_FRAMES = 6000
+BLOCK_FRAMES = 1500
 
 
 @dataclass
@@ -118,7 +118,7 @@ def _frame_loudness_db(pcm: np.ndarray) -> np.ndarray:
     levels = np.empty(frames)
     for first in range(0, frames, BLOCK_FRAMES):
         last = min(frames, first + BLOCK_FRAMES)
-        block = pcm[first * SAMPLES_PER_FRAME : last * SAMPLES_PER_FRAME].astype(np.float64)
+        block = pcm[first * SAMPLES_PER_FRAME : last * SAMPLES_PER_FRAME].astype(np.float32)
         levels[first:last] = np.square(block.reshape(-1, SAMPLES_PER_FRAME)).mean(axis=1)
     return 10.0 * np.log10(np.maximum(levels, 1e-12) / FULL_SCALE**2)
 
