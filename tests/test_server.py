@@ -20,7 +20,8 @@ from typing import Any, Iterator, Optional
 import httpx
 import pytest
 
-from .oracle import make_flash_clip
+from .oracle import flash_pattern, make_flash_clip
+from .test_export import packets
 
 TOKEN = "test-token-0123456789abcdef"
 HOST = "127.0.0.1"
@@ -141,6 +142,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_flash_clip(root / "lead.avi", audio_lead_s=0.12)
     (root / "sub dir").mkdir()
     make_flash_clip(root / "sub dir" / "lag.mp4", audio_lead_s=-0.08, seed=1)
+    make_flash_clip(root / "long.mp4", seconds=8.0, audio_lead_s=0.12, seed=2)
+    make_flash_clip(root / "weak.avi", audio_lead_s=0.12, video_pattern=flash_pattern(102, seed=7))
     os.mkfifo(outside / "secret.avi")  # reading it would hang: a refusal must come without opening it
     (root / "escape.avi").symlink_to(outside / "secret.avi")
     (root / "elsewhere").symlink_to(outside, target_is_directory=True)
@@ -274,3 +277,164 @@ def test_per_request_options_and_a_sub_folder(client):
     assert job["status"] == "done", job["error"]
     assert job["document"]["offset_frames"] == -2
     assert job["document"]["engine"]["mode"] == "exact"
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def upload(client: httpx.Client, path: Path, name: Optional[str] = None, route: str = "/v1/analyses",
+           **fields: str) -> httpx.Response:
+    with open(path, "rb") as stream:
+        return client.post(route, files={"file": (name or path.name, stream, "application/octet-stream")},
+                           data=fields)
+
+
+def job_folders(server: RunningServer) -> set[str]:
+    return {entry.name for entry in (server.data / "server" / "jobs").iterdir()}
+
+
+def test_a_clip_of_known_offset_by_upload_and_its_files_go_with_the_job(server, client, media):
+    created = upload(client, media / "sub dir" / "lag.mp4", name="../../takes/Take 1<final>.mp4",
+                     options=json.dumps({"vshift": 8}), tolerance="40/60")
+    assert created.status_code == 202, created.text
+    job = wait_job(client, created.json()["url"])
+    assert job["status"] == "done", job["error"]
+    assert job["document"]["offset_frames"] == -2 and job["document"]["source"]["path"] == "Take 1_final_.mp4"
+    assert job["document"]["tolerance"]["lead_ms"] == 40
+    folder = server.data / "server" / "jobs" / job["id"]
+    assert sorted(p.name for p in folder.iterdir()) == ["analysis.json", "upload.mp4"]
+    assert client.delete(job["url"]).status_code == 204
+    assert not folder.exists() and client.get(job["url"]).status_code == 404
+
+
+def test_random_bytes_end_in_error_and_the_server_stays_up(server, client, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(200_000))
+    job = wait_job(client, upload(client, junk, name="junk.mp4").json()["url"])
+    assert job["status"] == "error" and job["document"] is None
+    assert "junk.mp4" in job["error"] and str(server.data) not in job["error"] and "Traceback" not in job["error"]
+    assert client.get("/v1/health").json()["status"] == "ok"
+    assert analyse(client, path="lead.avi")["status"] == "done"  # and it still analyses
+
+
+def test_an_oversized_upload_is_refused_and_leaves_no_file(server, client, tmp_path):
+    big = tmp_path / "big.avi"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))  # the module's server takes 1 MB
+    before = job_folders(server)
+    answer = upload(client, big)
+    assert answer.status_code == 413 and "--max-upload-mb" in answer.json()["error"]
+    assert list((server.data / "server" / "incoming").iterdir()) == []
+    assert job_folders(server) == before
+    assert client.get("/v1/health").status_code == 200
+
+
+def test_an_oversized_upload_announced_with_expect_continue_is_refused_before_it_is_sent(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall((f"POST /v1/analyses HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {server.token}\r\n"
+                     "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 500000000\r\n"
+                     "Expect: 100-continue\r\n\r\n").encode())
+        answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413")
+
+
+@pytest.mark.parametrize(("content", "status", "words"), [
+    (b"--x\r\nContent-Disposition: form-data; name=\"options\"\r\n\r\n{}\r\n--x--\r\n", 422, "no field \"file\""),
+    (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.avi\"\r\n\r\nabc", 400, "cut short"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.avi\"\r\n\r\nabc\r\n--x\r\n"
+     b"Content-Disposition: form-data; name=\"file\"; filename=\"b.avi\"\r\n\r\nabc\r\n--x--\r\n", 422, "one file"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"other\"; filename=\"a.avi\"\r\n\r\nabc\r\n--x--\r\n", 422,
+     "only the field"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.avi\"\r\n\r\nabc\r\n--x\r\n"
+     b"Content-Disposition: form-data; name=\"options\"\r\n\r\n{nope\r\n--x--\r\n", 422, "options: not JSON"),
+])
+def test_broken_forms_are_refused_and_leave_no_file(server, client, content, status, words):
+    before = job_folders(server)
+    answer = client.post("/v1/analyses", content=content,
+                         headers={"content-type": "multipart/form-data; boundary=x"})
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+    assert list((server.data / "server" / "incoming").iterdir()) == []
+    assert job_folders(server) == before
+
+
+# --------------------------------------------------------------------------- fixes and downloads
+
+
+def fix(client: httpx.Client, **body: Any) -> dict[str, Any]:
+    created = client.post("/v1/fixes", json=body)
+    assert created.status_code == 202, created.text
+    return wait_job(client, created.json()["url"])
+
+
+def test_auto_fix_reads_zero_after_and_copies_the_video_bit_for_bit(server, client, media, tmp_path):
+    job = fix(client, path="long.mp4", auto=True, force=True)
+    assert job["status"] == "done", job["error"]
+    result = job["result"]
+    assert result["written"] and result["applied"] == "constant" and result["analysis"]["offset_frames"] == 3
+    assert result["message"].startswith("audio delayed by") and result["message"].endswith("wrote long.synced.mp4")
+    download = client.get(job["file"])
+    assert download.status_code == 200 and 'filename="long.synced.mp4"' in download.headers["content-disposition"]
+    fixed = tmp_path / "long.synced.mp4"
+    fixed.write_bytes(download.content)
+    assert packets(fixed) == packets(media / "long.mp4")
+    again = wait_job(client, upload(client, fixed, options=json.dumps({"exact": True})).json()["url"])
+    assert again["status"] == "done" and abs(again["document"]["offset_frames"]) <= 1
+    applied = client.get(job["document"])
+    assert applied.status_code == 200 and json.loads(applied.content)["offset_frames"] == 3
+
+
+def test_a_low_confidence_auto_fix_is_refused_unless_forced(client):
+    job = fix(client, path="weak.avi", auto=True)
+    assert job["status"] == "error" and "below 4" in job["error"] and '"force": true' in job["error"]
+    assert job["file"] is None
+
+
+def test_a_fix_from_a_finished_analysis_applies_its_document(client):
+    analysis = analyse(client, path="lead.avi")
+    job = fix(client, analysis=analysis["id"], auto=True, force=True)
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["analysis"]["cached"] and job["result"]["offset_ms"] == analysis["document"]["offset_ms"]
+    assert client.get(job["file"]).status_code == 200
+
+
+def test_a_fix_of_an_uploaded_analysis_outlives_the_analysis(server, client, media):
+    analysis = wait_job(client, upload(client, media / "sub dir" / "lag.mp4").json()["url"])
+    created = client.post("/v1/fixes", json={"analysis": analysis["id"], "offset_frames": -2})
+    assert client.delete(analysis["url"]).status_code == 204
+    job = wait_job(client, created.json()["url"])
+    assert job["status"] == "done" and job["result"]["message"].startswith("audio advanced by 80 ms")
+    assert client.get(job["file"]).headers["content-disposition"].endswith('filename="lag.synced.mp4"')
+
+
+def test_fixes_by_upload_offset_and_segments(client, media):
+    created = upload(client, media / "sub dir" / "lag.mp4", name="my take.mp4", route="/v1/fixes", offset_ms="-80")
+    job = wait_job(client, created.json()["url"])
+    assert job["status"] == "done" and job["result"]["applied_ms"] == pytest.approx(-80)
+    assert client.get(job["file"]).headers["content-disposition"].endswith("filename*=utf-8''my%20take.synced.mp4")
+    job = fix(client, path="lead.avi", segments=[{"start_s": 0, "end_s": 4, "offset_ms": 120}])
+    assert job["status"] == "done" and job["result"]["applied_ms"] == pytest.approx(120)
+
+
+def test_nothing_to_fix_writes_nothing_and_says_so(client):
+    job = fix(client, path="lead.avi", offset_ms=0)
+    assert job["status"] == "done" and not job["result"]["written"] and "nothing written" in job["result"]["message"]
+    answer = client.get(f"{job['url']}/file")
+    assert answer.status_code == 404 and "nothing written" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"path": "lead.avi"}, 422, "exactly one of offset_ms"),
+    ({"path": "lead.avi", "offset_ms": 10, "auto": True}, 422, "exactly one of"),
+    ({"path": "lead.avi", "offset_ms": 1e9}, 422, "offset_ms: must be"),
+    ({"path": "lead.avi", "segments": [{"start_s": 3, "end_s": 1, "offset_ms": 0}]}, 422, "segments:"),
+    ({"path": "../lead.avi", "offset_ms": 10}, 403, "refused"),
+    ({"analysis": "nope", "offset_ms": 10}, 404, "no analysis"),
+])
+def test_bad_fixes_are_refused(client, body, status, words):
+    answer = client.post("/v1/fixes", json=body)
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+
+
+def test_a_fix_needs_a_suffix_that_names_the_container(client, media):
+    answer = upload(client, media / "lead.avi", name="clip.bin", route="/v1/fixes", offset_ms="40")
+    assert answer.status_code == 422 and answer.json()["code"] == "bad-container"

@@ -190,6 +190,7 @@ class JobStatus(BaseModel):
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
     runs: int = Field(description="times the job was started (more than one after a server restart)")
+    url: str = Field(description="this job's address")
 
 
 class AnalysisStatus(JobStatus):
@@ -201,9 +202,11 @@ class AnalysisStatus(JobStatus):
 class FixStatus(JobStatus):
     result: Optional[dict[str, Any]] = None
     file: Optional[str] = Field(None, description="where to download the fixed file, once written")
+    document: Optional[str] = Field(None, description="where to download the Analysis document auto applied")
 
 
 class BatchStatus(JobStatus):
+    preset: str
     counts: dict[str, int]
     files: list[dict[str, Any]]
 
