@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from syncdesk.cli import main
-from syncdesk import core
+from syncdesk.core import analysis  # the module whose analyze analyze_cached calls
 from syncdesk.core.options import AnalysisOptions
 from syncdesk.gui.app_settings import AppSettings
 from syncdesk.gui.main_window import MainWindow, device_description
@@ -262,11 +262,15 @@ def test_cancelling_an_analysis_leaves_the_window_usable(qtbot, window, tmp_path
 def test_reopening_an_analysed_file_uses_the_cache(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
     first = open_and_wait(qtbot, window, clip)
+    took = first.timings["total"]
+    assert window.statusBar().currentMessage() == f"Analysed clip.avi in {took:.1f} s."
     calls = []
-    monkeypatch.setattr(core, "analyze", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(analysis, "analyze", lambda *a, **k: calls.append(1))
     second = open_and_wait(qtbot, window, clip)
     assert calls == [] and second.offset_frames == first.offset_frames == 3
     assert window.settings.recent_files()[0] == clip.resolve()
+    # not the first analysis's time, as if it had just been measured
+    assert window.statusBar().currentMessage().startswith("Loaded clip.avi's analysis from the cache")
 
 
 def test_bad_files_give_a_message_and_the_window_stays_usable(qtbot, window, tmp_path, example_avi):
@@ -534,8 +538,6 @@ def test_opening_another_file_during_an_analysis_shows_only_the_new_one(qtbot, w
 def test_analyse_again_bypasses_the_cache_and_refreshes_it(qtbot, window, tmp_path, monkeypatch):
     clip = make_flash_clip(tmp_path / "clip.avi", seconds=5.0, audio_lead_s=0.12)
     open_and_wait(qtbot, window, clip)
-    from syncdesk.core import analysis  # analyze_cached calls its module's analyze
-
     real, calls = analysis.analyze, []
     monkeypatch.setattr(analysis, "analyze", lambda *a, **k: calls.append(1) or real(*a, **k))
     with qtbot.waitSignal(window.analysis_shown, timeout=ANALYSIS_TIMEOUT_MS) as shown:

@@ -35,6 +35,7 @@ class AnalysisController(QObject):
         self.pool = pool
         self.cache = cache or AnalysisCache()
         self.worker: Optional[Worker] = None
+        self.from_cache = False  # whether the last finished analysis was read from the cache
 
     @property
     def running(self) -> bool:
@@ -75,7 +76,8 @@ class AnalysisController(QObject):
     def _progress(self, stage: str, fraction: float) -> None:
         self.progress.emit(STAGES.get(stage, stage.capitalize()), fraction)
 
-    def _finished(self, analysis: Analysis) -> None:
+    def _finished(self, result: tuple[Analysis, bool]) -> None:
+        analysis, self.from_cache = result
         self._done()  # before showing it: the window is idle again when it appears
         self.session.set_analysis(analysis)
         self.finished.emit(analysis)

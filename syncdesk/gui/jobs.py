@@ -26,14 +26,13 @@ class TrackFeed(QObject):
 def analysis_worker(path: Path, options: AnalysisOptions, cache: AnalysisCache, feed: TrackFeed,
                     use_cache: bool = True) -> Worker:
     """Analyse ``path`` (or read it from the cache, unless ``use_cache`` is off) and store the
-    result in the cache."""
+    result in the cache; the worker finishes with the analysis and whether it came from the cache."""
 
-    def job(progress: ProgressCallback, cancel: CancelToken) -> Analysis:
+    def job(progress: ProgressCallback, cancel: CancelToken) -> tuple[Analysis, bool]:
         from ..core import analyze_cached  # torch: imported off the GUI thread, after the window shows
 
-        result, _ = analyze_cached(path, options, cache, reuse=use_cache, progress=progress, cancel=cancel,
-                                   on_track=lambda track: feed.track_ready.emit(track))
-        return result
+        return analyze_cached(path, options, cache, reuse=use_cache, progress=progress, cancel=cancel,
+                              on_track=lambda track: feed.track_ready.emit(track))
 
     return Worker(job, name="analysis")
 

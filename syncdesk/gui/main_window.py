@@ -414,8 +414,13 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(f"{stage} %p%")
 
     def _analysis_finished(self, analysis: Analysis) -> None:
-        mode = "" if not analysis.timings else f" in {sum(analysis.timings.values()):.1f} s"
-        self.statusBar().showMessage(f"Analysed {Path(analysis.source.path).name}{mode}.")
+        name = Path(analysis.source.path).name
+        if self.analyser.from_cache:
+            self.statusBar().showMessage(f"Loaded {name}'s analysis from the cache (same file and settings); "
+                                         "Analysis ▸ Analyse again (F5) measures it afresh.")
+        else:
+            took = analysis.timings.get("total")
+            self.statusBar().showMessage(f"Analysed {name}" + (f" in {took:.1f} s." if took is not None else "."))
         self.analysis_shown.emit(analysis)
 
     def _analysis_failed(self, message: str) -> None:
