@@ -120,6 +120,14 @@ def test_an_unknown_verdict_is_grey(qtbot, shown):
     assert state == "none" and "unknown" in text and "ATSC IS-191" in text
 
 
+def test_a_capped_verdict_says_so_as_the_command_line_does(qtbot, shown):
+    analysis = shown.analysis
+    analysis.tier_cap = "low"  # e.g. a 1.8 s clip: too little evidence for "high", whatever the number
+    shown.session.set_analysis(None)
+    shown.session.set_analysis(analysis)
+    assert "(low confidence, capped: see the notes)" in light(shown)[1]
+
+
 def test_a_tolerance_given_on_the_command_line_is_used_but_not_saved(qtbot, oracle_weights):
     from syncdesk.core.options import AnalysisOptions
     from syncdesk.gui.app_settings import AppSettings

@@ -39,7 +39,7 @@ from .models.weights import locate, sha256_file
 from .outputs import atomic_output
 
 #: bump when the key's recipe or the entries' layout changes
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: documents carry the warnings' tier cap, evidence and the file's facts
 SAMPLE_BYTES = 1024 * 1024
 #: the cap on the entries' total size when none was set
 DEFAULT_MAX_BYTES = 500 * 1000 * 1000

@@ -42,18 +42,24 @@ def direction(offset_ms: float) -> str:
 TIERS = ("low", "medium", "high")
 
 
+def tier(confidence: float, cap: Optional[str] = None) -> Optional[str]:
+    """The confidence in words by the presets' thresholds (relaxed, medium, high), at most ``cap``;
+    None below the relaxed preset's minimum: no verdict."""
+    if confidence < PRESETS["relaxed"].min_confidence:
+        return None
+    words = "high" if confidence >= PRESETS["high"].min_confidence else (
+        "medium" if confidence >= PRESETS["medium"].min_confidence else "low")
+    return cap if cap is not None and TIERS.index(cap) < TIERS.index(words) else words
+
+
 def verdict(offset_frames: int, offset_ms: float, confidence: float, cap: Optional[str] = None) -> str:
     """One line a user can act on. ``cap``: the highest tier the words may claim (an analysis's
     ``tier_cap``: too little evidence, or the offset at the edge of the search), whatever the number."""
-    if confidence < PRESETS["relaxed"].min_confidence:
+    words = tier(confidence, cap)
+    if words is None:
         return ("no reliable verdict: confidence is low (silence, no visible speaker, "
                 "or a clip that is not a face crop)")
-    certainty = "high" if confidence >= PRESETS["high"].min_confidence else (
-        "medium" if confidence >= PRESETS["medium"].min_confidence else "low")
-    if cap is not None and TIERS.index(cap) < TIERS.index(certainty):
-        certainty = f"{cap} confidence, capped: see the notes"
-    else:
-        certainty = f"{certainty} confidence"
+    certainty = f"{words} confidence" + (", capped: see the notes" if words != tier(confidence) else "")
     if offset_frames == 0:
         return f"in sync ({certainty})"
     action = "delay" if offset_ms > 0 else "advance"

@@ -317,7 +317,8 @@ class OffsetPanel(QWidget):
             self._set_verdict("No confident speaker: no offset can be given", "none")
             return
         light = traffic_light(analysis.offset_frames, analysis.confidence, self.preset.currentData())
-        self._set_verdict(f"● {verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence)}", light)
+        words = verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence, analysis.tier_cap)
+        self._set_verdict(f"● {words}", light)
 
     def _set_verdict(self, text: str, state: str) -> None:
         self.verdict.setText(text)

@@ -18,7 +18,7 @@ from typing import Optional
 from ... import __version__
 from ..errors import SyncdeskError
 from ..media import ANALYSIS_FPS
-from ..quality import PRESETS, direction
+from ..quality import direction, tier
 from ..results import Analysis, SyncSegment, ToleranceVerdict
 from ..sizes import human_size
 from ..sync.sync_model import supported
@@ -217,7 +217,7 @@ def _summary(analysis: Analysis, verdict: ToleranceVerdict, tolerance: Tolerance
               "offset_ms", analysis.offset_ms),
         Field("Clip offset in frames", f"{analysis.offset_frames:+d} (25 fps analysis frames, 40 ms each)",
               "offset_frames", analysis.offset_frames),
-        Field("Confidence", f"{analysis.confidence:.2f} ({certainty(analysis.confidence)})", "confidence",
+        Field("Confidence", f"{analysis.confidence:.2f} ({certainty(analysis)})", "confidence",
               analysis.confidence),
         Field("Sync over time", model_text(analysis), "sync_over_time.model",
               analysis.sync_over_time.model if analysis.sync_over_time is not None else None),
@@ -225,13 +225,12 @@ def _summary(analysis: Analysis, verdict: ToleranceVerdict, tolerance: Tolerance
     return fields
 
 
-def certainty(confidence: float) -> str:
-    """The confidence in words, by the thresholds of the batch presets (relaxed, medium, high)."""
-    if confidence < PRESETS["relaxed"].min_confidence:
+def certainty(analysis: Analysis) -> str:
+    """The confidence in words, as the verdict line says it (capped where the evidence is thin)."""
+    words = tier(analysis.confidence, analysis.tier_cap)
+    if words is None:
         return "too low to judge"
-    if confidence < PRESETS["medium"].min_confidence:
-        return "low"
-    return "medium" if confidence < PRESETS["high"].min_confidence else "high"
+    return words if words == tier(analysis.confidence) else f"{words}: capped, see the notes"
 
 
 def model_text(analysis: Analysis) -> str:
