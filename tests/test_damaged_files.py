@@ -206,3 +206,12 @@ def test_bit_flips_zeroed_chunks_and_swapped_blocks_end_in_a_verdict_or_a_clear_
         else:
             reported = {d["stream"]: d["packets"] for d in doc["source"]["damage"]}
             assert sum("damaged file" in w for w in doc["warnings"]) == len(reported)
+
+
+def test_fix_writes_a_damaged_file_with_silence_where_analyze_skipped(clean_mp4, tmp_path, capsys):
+    clip = _one_bit_in_the_aac(clean_mp4, tmp_path / "one bit.mp4", at_s=2.0)
+    fixed = tmp_path / "fixed.mp4"
+    assert main(["fix", str(clip), "-o", str(fixed), "--offset-ms", "40", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of " in out and "audio packets did not decode" in out and "silence in their place" in out
+    assert _bad_packets(fixed, "audio") == 0  # the written sound decodes everywhere

@@ -139,15 +139,19 @@ def decode_packets(container: av.container.InputContainer, stream: av.stream.Str
     raise: the container itself cannot be read on.
     """
     for packet in container.demux(stream):
+        yield from decode_packet(packet, damage)
+
+
+def decode_packet(packet: av.Packet, damage: Optional[StreamDamage] = None) -> list[av.frame.Frame]:
+    """One packet's frames; none, noted in ``damage``, when it does not decode (see :func:`decode_packets`)."""
+    if packet.size and damage is not None:
+        damage.of_packets += 1
+    try:
+        return packet.decode()
+    except av.error.FFmpegError:
         if packet.size and damage is not None:
-            damage.of_packets += 1
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError:
-            if packet.size and damage is not None:
-                damage.add(*_packet_span(packet))
-            continue
-        yield from frames
+            damage.add(*_packet_span(packet))
+        return []
 
 
 def _packet_span(packet: av.Packet) -> tuple[float, float]:

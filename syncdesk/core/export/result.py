@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from ..errors import SyncdeskError
 
 if TYPE_CHECKING:
+    from ..results import StreamDamage
     from .segments import SegmentFix
 
 
@@ -41,6 +42,8 @@ class ExportResult:
     chapters: int = 0
     #: an offset over time, as applied (the first from the file's start, the last to its end); () for one shift
     segments: tuple[SegmentFix, ...] = ()
+    #: shifted audio streams with packets that did not decode: silence in their place, as the analysis has it
+    damaged: tuple[StreamDamage, ...] = ()
 
     @property
     def applied_ms(self) -> float:
@@ -84,12 +87,14 @@ class ExportResult:
         kept = f"{len(self.copied_streams)} other stream(s) copied unchanged"
         if self.chapters:
             kept += f", {self.chapters} chapter(s) kept"
+        damage = [f"{d.packets} of {d.of_packets} audio packets did not decode ({d.lost_s:.2f} s from "
+                  f"{d.spans_s[0][0]:.1f} s): silence in their place" for d in self.damaged]
         if not self.segments:
-            return [f"{audio}, shift {self.shift_samples:+d} samples at {self.sample_rate} Hz", kept]
+            return [f"{audio}, shift {self.shift_samples:+d} samples at {self.sample_rate} Hz", kept, *damage]
         how = []
         if any(s.is_line for s in self.segments):
             how.append("resampled by windowed-sinc interpolation where the offset drifts")
         if len(self.segments) > 1:
             how.append(f"a {CROSSFADE_MS:.0f} ms crossfade at each boundary")
-        return [f"{audio}, at {self.sample_rate} Hz, {' and '.join(how)}", kept]
+        return [f"{audio}, at {self.sample_rate} Hz, {' and '.join(how)}", kept, *damage]
 

@@ -14,10 +14,10 @@ from av.audio.stream import AudioStream
 
 from ..cancel import CancelToken
 from ..errors import MediaError
-from ..media import ffmpeg_reason, open_input
+from ..media import decode_packet, ffmpeg_reason, open_input
 from ..outputs import atomic_output
 from ..progress import ProgressCallback, report
-from ..results import SyncOverTime
+from ..results import StreamDamage, SyncOverTime
 from .paths import preflight
 from .plan import Plan, is_chapter_track, plan_streams
 from .result import ExportError, ExportResult
@@ -71,6 +71,7 @@ class _Written:
     expected: list[tuple[str, Optional[str]]]  # (type, codec) of each output stream, in order
     shifted: tuple[int, ...]
     packet_s: float  # longest audio packet of the shifted stream, in seconds
+    damaged: tuple[StreamDamage, ...]  # shifted streams with packets that did not decode
 
 
 def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, all_audio: bool,
@@ -93,6 +94,7 @@ def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, al
             if chapters:
                 out.set_chapters(chapters)
             clips = {index: _Clip() for index, ticks in plan.lossless_ticks.items() if ticks > 0}
+            damage: dict[int, StreamDamage] = {}
             packet_s = 0.0
             reported = -1.0
             report(progress, STAGE, 0.0)
@@ -105,7 +107,9 @@ def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, al
                 job = plan.jobs.get(index)
                 if job is not None:
                     job.saw(packet)
-                    job.feed(cast(list[av.AudioFrame], packet.decode()), out, flush=packet.size == 0)
+                    # a packet that does not decode becomes silence (the frames after it keep their place)
+                    decoded = decode_packet(packet, damage.setdefault(index, StreamDamage("audio")))
+                    job.feed(cast(list[av.AudioFrame], decoded), out, flush=packet.size == 0)
                     continue
                 if index not in plan.copies or packet.size == 0:
                     continue
@@ -140,6 +144,7 @@ def _write(src: Path, part: Path, fmt: str, offset_ms: float, lossless: bool, al
             expected=[(s.type, s.codec_context.name if s.codec_context else None) for s in inp.streams
                       if s.index in plan.copies or s.index in plan.jobs],
             shifted=tuple(targets), packet_s=packet_s,
+            damaged=tuple(d for d in damage.values() if d.packets),
         )
 
 
@@ -192,7 +197,7 @@ def _export(src: Path, dst: Path, fmt: str, offset_ms: float, lossless: bool, ov
         video_codec=done.video_codec, shifted_streams=done.shifted,
         copied_streams=tuple(i for i in plan.copies if i not in plan.lossless_ticks),
         dropped=tuple(plan.dropped), note=plan.note, duration_s=done.duration_s, chapters=done.chapters,
-        segments=tuple(fixes),
+        segments=tuple(fixes), damaged=done.damaged,
     )
 
 
