@@ -162,6 +162,14 @@ def test_dragging_the_playhead_changes_the_viewer_frame(qtbot, window, tmp_path,
     settle(qtbot, window)
     assert window.player.position == pytest.approx(4.0, abs=0.2)
     assert window.timeline.position() == pytest.approx(window.player.position, abs=1e-6)
+    # a drag that ends within the frame on screen (the line moved, then asked for that time): the
+    # answer is the same frame, and the playhead snaps back onto its time
+    shown = window.player.position
+    window.timeline.playhead.setValue(shown + 0.015)
+    window.timeline.playhead.sigDragged.emit(window.timeline.playhead)
+    settle(qtbot, window)
+    assert window.player.position == shown
+    assert window.timeline.position() == pytest.approx(shown, abs=1e-6)
     assert window.time_label.text() != "00:00:00:00"
     assert min(abs(t - window.player.position) for t in decoded_times(clip)) < 1e-6  # a real decoded frame
     shown = window.viewer.frame

@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self.player.open_failed.connect(self._open_failed)
         self.player.decode_failed.connect(lambda name, message: self.show_error(f"Cannot read {name}", message))
         self.player.frame_shown.connect(self.session.show_frame)
+        # the playhead follows every answer, the one to a drag that ended on the frame already shown too
+        self.player.frame_shown.connect(lambda frame: self.timeline.set_position(frame.time_s))
         self.player.playing_changed.connect(self._playing_changed)
         self.timeline.seek_requested.connect(self.player.seek)
         self.panel.shift_changed.connect(self.session.set_shift)
@@ -448,7 +450,6 @@ class MainWindow(QMainWindow):
 
     def _frame_changed(self, frame: VideoFrame) -> None:
         self.viewer.show_frame(frame.image, self.session.boxes_at(frame.time_s))
-        self.timeline.set_position(frame.time_s)
         self.time_label.setText(timecode(frame.time_s, self.session.fps))
 
     def _boxes_changed(self) -> None:

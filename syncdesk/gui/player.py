@@ -102,7 +102,9 @@ class Player(QObject):
 
     def _frame_ready(self, frame: VideoFrame, request: int) -> None:
         if request > self._open_request:  # not a frame of the previous file
-            self._show(frame)
+            # the latest seek's answer is shown even when it is the frame on screen: a view that moved
+            # its playhead to the asked-for time (a drag on the timeline) snaps back to the frame's
+            self._show(frame, again=request == self._requested)
 
     def _settled(self, request: int) -> None:
         self._answered = max(self._answered, request)
@@ -110,8 +112,8 @@ class Player(QObject):
     def _request(self, request: int) -> None:
         self._requested = request
 
-    def _show(self, frame: VideoFrame) -> None:
-        if self.frame is not None and frame.time_s == self.frame.time_s:
+    def _show(self, frame: VideoFrame, again: bool = False) -> None:
+        if self.frame is not None and frame.time_s == self.frame.time_s and not again:
             return  # the frame already on screen
         self.frame = frame
         self.frame_shown.emit(frame)
