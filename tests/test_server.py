@@ -83,12 +83,14 @@ class RunningServer:
 
 
 def start_server(data: Path, root: Path, weights: Path, workers: int = 2, extra: tuple[str, ...] = (),
-                 token_file: Optional[Path] = None) -> RunningServer:
-    """``syncdesk serve`` in a process of its own, ready (its workers loaded) when this returns."""
-    if token_file is None:
+                 own_token: bool = False) -> RunningServer:
+    """``syncdesk serve`` in a process of its own, ready (its workers loaded) when this returns.
+    ``own_token``: no --token-file, the server's own (generated on its first start, in the data folder)."""
+    token_args: tuple[str, ...] = ()
+    if not own_token:
         token_file = data.parent / f"{data.name}.token"
         token_file.write_text(TOKEN + "\n", encoding="utf-8")
-    token = TOKEN if token_file.exists() else ""
+        token_args = ("--token-file", str(token_file))
     env = {**os.environ, "SYNCDESK_DATA_DIR": str(data), "NO_PROXY": "*"}
     for attempt in range(3):  # the free port may be taken between the probe and the bind
         port = free_port()
@@ -96,12 +98,15 @@ def start_server(data: Path, root: Path, weights: Path, workers: int = 2, extra:
         with open(log, "wb") as stream:
             process = subprocess.Popen(
                 [sys.executable, "-m", "syncdesk", "serve", "--host", HOST, "--port", str(port), "--root", str(root),
-                 "--token-file", str(token_file), "--weights", str(weights), "--detector", "whole-frame",
+                 *token_args, "--weights", str(weights), "--detector", "whole-frame",
                  "--device", "cpu", "--workers", str(workers), "--quiet", *extra],
                 stdout=stream, stderr=subprocess.STDOUT, env=env)
+        token = TOKEN if not own_token else ""
         server = RunningServer(process, f"http://{HOST}:{port}", data, root, token, log)
         try:
             server.wait_ready(workers)
+            if own_token:
+                server.token = (data / "server" / "token").read_text(encoding="utf-8").strip()
             return server
         except RuntimeError:
             if "address already in use" not in server.output() or attempt == 2:
@@ -121,7 +126,7 @@ def wait_job(client: httpx.Client, url: str, timeout: float = JOB_S) -> dict[str
 
 
 def worker_pids(server: RunningServer) -> list[int]:
-    """The server's child processes (its workers), from /proc."""
+    """The server's child processes (its workers, and multiprocessing's resource tracker), from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -144,6 +149,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_flash_clip(root / "sub dir" / "lag.mp4", audio_lead_s=-0.08, seed=1)
     make_flash_clip(root / "long.mp4", seconds=8.0, audio_lead_s=0.12, seed=2)
     make_flash_clip(root / "weak.avi", audio_lead_s=0.12, video_pattern=flash_pattern(102, seed=7))
+    make_flash_clip(root / "slow.avi", seconds=30.0, audio_lead_s=0.04, seed=3)  # long enough to cancel
+    batch = root / "batch"
+    batch.mkdir()
+    make_flash_clip(batch / "a.avi", audio_lead_s=0.12)
+    make_flash_clip(batch / "b.mp4", audio_lead_s=-0.08, seed=1)
+    (batch / "notes.txt").write_text("not a video", encoding="utf-8")
+    (batch / "out.avi").symlink_to(outside / "secret.avi")
     os.mkfifo(outside / "secret.avi")  # reading it would hang: a refusal must come without opening it
     (root / "escape.avi").symlink_to(outside / "secret.avi")
     (root / "elsewhere").symlink_to(outside, target_is_directory=True)
@@ -438,3 +450,82 @@ def test_bad_fixes_are_refused(client, body, status, words):
 def test_a_fix_needs_a_suffix_that_names_the_container(client, media):
     answer = upload(client, media / "lead.avi", name="clip.bin", route="/v1/fixes", offset_ms="40")
     assert answer.status_code == 422 and answer.json()["code"] == "bad-container"
+
+
+# --------------------------------------------------------------------------- progress, cancel, batches
+
+
+def events(client: httpx.Client, url: str, timeout: float = JOB_S) -> list[tuple[str, dict[str, Any]]]:
+    """A job's server-sent events until ``end`` (bounded in time)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", f"{url}/events", timeout=httpx.Timeout(10, read=30)) as stream:
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in stream.iter_lines():
+            assert time.monotonic() < deadline, "the event stream did not end"
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                found.append((name or "message", json.loads(line.removeprefix("data: "))))
+                if name == "end":
+                    break
+    return found
+
+
+def test_progress_streams_as_server_sent_events(client):
+    created = client.post("/v1/analyses", json={"path": "long.mp4"}).json()
+    seen = events(client, created["url"])
+    assert [name for name, _ in seen][-1] == "end" and seen[-1][1]["status"] == "done"
+    fractions = [data["progress"] for _, data in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {data["status"] for _, data in seen} <= {"queued", "running", "done"}
+    assert seen[-1][1]["summary"]["offset_frames"] == 3
+
+
+def test_cancel_a_queued_and_a_running_analysis(client):
+    ids = [client.post("/v1/analyses", json={"path": "slow.avi", "options": {"exact": True, "vshift": 10 + n}}).json()
+           ["id"] for n in range(3)]  # two workers: the third waits
+    deadline = time.monotonic() + JOB_S
+    while client.get(f"/v1/analyses/{ids[0]}").json()["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    queued = client.delete(f"/v1/analyses/{ids[2]}")
+    assert queued.status_code == 202 and queued.json()["status"] == "error" and queued.json()["cancelled"]
+    assert queued.json()["runs"] == 0
+    for job_id in ids[:2]:
+        assert client.delete(f"/v1/analyses/{job_id}").status_code == 202
+    for job_id in ids:
+        job = wait_job(client, f"/v1/analyses/{job_id}", timeout=30)
+        assert job["status"] == "error" and job["cancelled"] and job["error"] == "cancelled by a client"
+    assert client.get("/v1/health").json()["workers"]["ready"] == 2  # the workers stay
+    for job_id in ids:
+        assert client.delete(f"/v1/analyses/{job_id}").status_code == 204
+
+
+def test_a_batch_over_a_folder_below_the_root(server, client):
+    created = client.post("/v1/batches", json={"folder": "batch", "preset": "relaxed",
+                                               "options": {"vshift": 10}})
+    assert created.status_code == 202, created.text
+    seen = events(client, created.json()["url"])
+    assert seen[-1][1]["status"] == "done" and seen[-1][1]["progress"] == 1.0
+    batch = client.get(created.json()["url"]).json()
+    rows = {row["path"]: row for row in batch["files"]}
+    assert set(rows) == {"batch/a.avi", "batch/b.mp4", "batch/notes.txt", "batch/out.avi"}
+    assert rows["batch/a.avi"]["offset_frames"] == 3 and rows["batch/b.mp4"]["offset_frames"] == -2
+    assert rows["batch/a.avi"]["status"] in ("good", "poor")
+    assert rows["batch/notes.txt"]["status"] == "skipped" and "not a video" in rows["batch/notes.txt"]["error"]
+    assert rows["batch/out.avi"]["status"] == "skipped" and "out of the root" in rows["batch/out.avi"]["error"]
+    assert sum(batch["counts"].values()) == 4
+    child = client.get(f"/v1/analyses/{rows['batch/a.avi']['id']}").json()
+    assert child["batch"] == batch["id"] and child["document"]["offset_frames"] == 3
+    assert client.delete(f"/v1/analyses/{child['id']}").status_code == 409  # it goes with its batch
+    assert client.delete(batch["url"]).status_code == 204
+    assert client.get(f"/v1/analyses/{child['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "status"), [({"folder": "../"}, 403), ({"folder": "elsewhere"}, 403),
+                                              ({"folder": "lead.avi"}, 422), ({"folder": "nope"}, 404),
+                                              ({"folder": "batch", "preset": "lenient"}, 422)])
+def test_bad_batches_are_refused(client, body, status):
+    answer = client.post("/v1/batches", json=body)
+    assert answer.status_code == status, answer.text

@@ -137,15 +137,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Start the manager unless the caller did (:func:`.run.serve` does, to report a problem
-        before uvicorn starts), and stop what it started."""
-        started_here = not manager.started
-        if started_here:
+        before uvicorn starts), and stop it when the server stops (uvicorn then ends the process by
+        the signal it was sent, so this is the last moment to put running jobs back in the queue)."""
+        if not manager.started:
             await anyio.to_thread.run_sync(manager.start)
         try:
             yield
         finally:
-            if started_here:
-                await anyio.to_thread.run_sync(manager.stop)
+            await anyio.to_thread.run_sync(manager.stop)
 
     app = FastAPI(title="syncdesk", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=docs.DESCRIPTION)

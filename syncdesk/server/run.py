@@ -27,7 +27,8 @@ def is_loopback(host: str) -> bool:
 
 def serve(config: ServerConfig, host: str, port: int, ssl_certfile: Optional[str] = None,
           ssl_keyfile: Optional[str] = None, access_log: bool = True) -> None:
-    """Serve until SIGINT or SIGTERM; running jobs are then cancelled and queued for the next start."""
+    """Serve until SIGINT or SIGTERM; running jobs are then cancelled and queued for the next start
+    (by the app's lifespan; the ``finally`` here covers a server that never got that far)."""
     import uvicorn
 
     app = create_app(config)
