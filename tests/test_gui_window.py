@@ -553,3 +553,15 @@ def test_analyse_again_bypasses_the_cache_and_refreshes_it(qtbot, window, tmp_pa
     assert calls == [1] and shown.args[0].offset_frames == 3
     open_and_wait(qtbot, window, clip)  # and the fresh result is what the cache now gives
     assert calls == [1]
+
+
+def test_the_batch_dock_takes_its_room_from_the_picture_not_the_lanes(qtbot, make_window, tmp_path):
+    from syncdesk.gui.main_window import LANES_MIN_PX
+
+    window = make_window(size=(1280, 800))  # the app's default size
+    open_and_wait(qtbot, window, make_flash_clip(tmp_path / "clip.avi", seconds=12.0))
+    window.batch_dock.show()
+    qtbot.waitUntil(lambda: window.batch_dock.height() > 100)
+    assert window.timeline.height() >= LANES_MIN_PX
+    assert window.timeline.offset_plot.isVisible() and window.timeline.offset_plot.height() >= 40
+    assert window.timeline.plot.height() >= 60  # the confidence curves and their ruler

@@ -63,6 +63,10 @@ def device_description(options: AnalysisOptions) -> str:
         return f"Device: {exc}"
 
 
+#: the timeline's lanes (thumbnails, waveform, offset, confidence) stay readable at this height
+LANES_MIN_PX = 210
+
+
 class MainWindow(QMainWindow):
     video_opened = Signal(object)  # Path, once its first frame is on screen
     open_failed = Signal(str)
@@ -199,6 +203,9 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([500, 226])  # the picture keeps most room; the lanes are compact
+        # ...but never less than this: the batch dock (or a short window) takes its room from the picture
+        self.splitter.setCollapsible(1, False)
+        self.timeline.setMinimumHeight(LANES_MIN_PX)
         panel = QScrollArea(objectName="panel_scroll")  # a short window scrolls the panel
         panel.setWidget(self.panel)
         panel.setWidgetResizable(True)

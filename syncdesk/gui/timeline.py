@@ -58,7 +58,7 @@ class Timeline(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("left", "confidence")
+        self.plot.setLabel("left", "conf.")  # short: rotated labels of squeezed lanes must not overlap
         self.plot.getAxis("left").setWidth(AXIS_WIDTH)
         self.plot.addLegend(offset=(8, 4), labelTextColor="#DDDDDD", brush=pg.mkBrush(22, 24, 27, 200))
         view = self.plot.getViewBox()
@@ -73,7 +73,7 @@ class Timeline(QWidget):
         self.waveform_plot = self._lane("", WAVEFORM_HEIGHT)  # both too short for a rotated label
         self.waveform_plot.getAxis("left").setStyle(showValues=False)
         self.waveform = WaveformLane(self.waveform_plot.getPlotItem())
-        self.offset_plot = self._lane("offset (ms)", OFFSET_LANE_HEIGHT, MsAxis())
+        self.offset_plot = self._lane("ms", OFFSET_LANE_HEIGHT, MsAxis())
         self.offset_plot.showGrid(x=True, y=True, alpha=0.15)
         self.offset_lane = OffsetLane(self.offset_plot.getPlotItem())
         self.offset_plot.hide()
