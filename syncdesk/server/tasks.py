@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..core import (PRESETS, Analysis, AnalysisCache, CancelToken, SyncdeskError, SyncOverTime, analyze_cached,
-                    correct_audio, describe_tolerance, judge_tolerance, load_analysis, parse_tolerance, save_analysis,
-                    segment_support, segment_supported, shift_audio)
+                    correct_audio, describe_tolerance, direction, judge_tolerance, load_analysis, parse_tolerance,
+                    save_analysis, segment_support, segment_supported, shift_audio, verdict)
 from .config import options_from_dict
 
 #: ``auto`` applies a verdict only from this preset's confidence up (without ``force``), as ``fix --auto``
@@ -61,10 +61,14 @@ def summary(analysis: Analysis, cached: bool) -> dict[str, Any]:
         "confidence": analysis.confidence,
         "min_dist": analysis.min_dist,
         "verdict_source": analysis.verdict_source,
+        # the words the command line prints, for a page or a log
+        "direction": direction(analysis.offset_ms),
+        "verdict": verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence, analysis.tier_cap),
         "tracks": len(analysis.tracks),
         "duration_s": analysis.source.duration_s,
         "model": over_time.model if over_time is not None else None,
         "tolerance": analysis.tolerance.result if analysis.tolerance is not None else None,
+        "tolerance_words": describe_tolerance(analysis.tolerance) if analysis.tolerance is not None else None,
         "warnings": list(analysis.warnings),
         "cached": cached,
     }
