@@ -529,3 +529,47 @@ def test_a_batch_over_a_folder_below_the_root(server, client):
 def test_bad_batches_are_refused(client, body, status):
     answer = client.post("/v1/batches", json=body)
     assert answer.status_code == status, answer.text
+
+
+# --------------------------------------------------------------------------- the command line's client
+
+
+def test_analyze_with_server_prints_what_a_local_run_prints(server, media, oracle_weights, tmp_path, capsys,
+                                                             monkeypatch):
+    from syncdesk.cli import main
+
+    clip = media / "sub dir" / "lag.mp4"
+    assert main(["analyze", str(clip), "--detector", "whole-frame", "--weights", str(oracle_weights), "--quiet"]) == 0
+    local = capsys.readouterr().out.splitlines()
+    monkeypatch.setenv("SYNCDESK_TOKEN", server.token)
+    out = tmp_path / "remote.json"
+    assert main(["analyze", str(clip), "--server", server.url, "--detector", "whole-frame", "--json", str(out),
+                 "--quiet"]) == 0
+    remote = capsys.readouterr().out.splitlines()
+    same = lambda lines: [line for line in lines if not line.startswith(("  engine", "  wrote"))]  # noqa: E731
+    assert same(remote) == same(local) and remote[0].startswith("lag.mp4: audio lags video by")
+    assert json.loads(out.read_text(encoding="utf-8"))["source"]["path"] == str(clip)
+
+
+def test_analyze_with_server_reads_the_token_file_and_says_what_is_wrong(server, media, tmp_path, capsys,
+                                                                          monkeypatch):
+    from syncdesk.cli import main
+
+    monkeypatch.delenv("SYNCDESK_TOKEN", raising=False)
+    clip = str(media / "lead.avi")
+    token_file = tmp_path / "token"
+    token_file.write_text(server.token + "\n", encoding="utf-8")
+    assert main(["analyze", clip, "--server", server.url, "--token-file", str(token_file), "--quiet"]) == 0
+    assert "+3 frames" in capsys.readouterr().out
+    wrong = tmp_path / "wrong"
+    wrong.write_text("x" * 32, encoding="utf-8")
+    assert main(["analyze", clip, "--server", server.url, "--token-file", str(wrong), "--quiet"]) == 1
+    assert "(401)" in capsys.readouterr().err
+    assert main(["analyze", clip, "--server", server.url, "--quiet"]) == 1
+    assert "SYNCDESK_TOKEN" in capsys.readouterr().err
+    assert main(["analyze", clip, "--server", f"http://{HOST}:{free_port()}", "--token-file", str(token_file),
+                 "--quiet"]) == 1
+    assert "cannot reach the server" in capsys.readouterr().err
+    assert main(["analyze", clip, "--server", server.url, "--token-file", str(token_file), "--weights", clip]) == 1
+    assert "cannot be sent to a server" in capsys.readouterr().err
+    assert main(["analyze", clip, "--token-file", str(token_file)]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core import (DEFAULT_TOLERANCE, DETECTORS, DEVICES, FRAME_MS, MIN_FACE_RANGE, MIN_TRACK_RANGE, PRECISIONS,
@@ -93,6 +94,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing --json / --annotate / --report / --markers files (refused otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--server", metavar="URL",
+                        help="send VIDEO to a syncdesk server (syncdesk serve) and print its result as a local run "
+                             "would; the token from --token-file or the environment variable SYNCDESK_TOKEN")
+    parser.add_argument("--token-file", type=Path, metavar="FILE", help="with --server: the file holding its token")
     add_tolerance_option(parser, f"judge the file (default for --report and --markers: {DEFAULT_TOLERANCE})")
     add_analysis_options(parser)
     parser.set_defaults(run=run, engine="syncdesk.core.analysis")
@@ -187,10 +192,18 @@ def run(args: argparse.Namespace) -> int:
         from ..core import check_review_output
 
         check_review_output(args.video, args.annotate, args.overwrite)
+    if args.token_file and not args.server:
+        print("syncdesk analyze: error: --token-file goes with --server (see syncdesk analyze --help)", file=sys.stderr)
+        return 2
     with StageBar(quiet=args.quiet) as bar:
-        # always measured afresh (a user re-running analyze wants a new measurement, and benchmarks time
-        # it), then stored, so that fix --auto and the app reuse it
-        analysis, _ = analyze_cached(args.video, options_from(args), AnalysisCache(), reuse=False, progress=bar)
+        if args.server:  # the same engine on another machine: its document, printed and written as below
+            from ..server.client import analyze_remote
+
+            analysis = analyze_remote(args.server, args.video, options_from(args), args.token_file, progress=bar)
+        else:
+            # always measured afresh (a user re-running analyze wants a new measurement, and benchmarks time
+            # it), then stored, so that fix --auto and the app reuse it
+            analysis, _ = analyze_cached(args.video, options_from(args), AnalysisCache(), reuse=False, progress=bar)
     if args.tolerance or args.report or args.markers:
         analysis.tolerance = judge_tolerance(analysis, tolerance_from(args))
     print(summary(analysis))
