@@ -13,12 +13,13 @@ import signal
 import sys
 import threading
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..core import DEFAULT_PRESET, DEFAULT_TOLERANCE, PRESETS, SyncdeskError
-from ..core.batch import ERROR, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate, default_workers
+from ..core.batch import (ERROR, EXECUTORS, FINISHED, QUEUED, RUNNING, BatchRunner, JobStore, JobUpdate,
+                          default_workers)
 from .analyze import add_analysis_options, add_tolerance_option, options_from, tolerance_from
 from .argtypes import number_between
 from .progress import _Bar, new_tqdm
@@ -54,8 +55,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="analyse again the files that failed in an earlier run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_tolerance_option(parser, "also judge each file (the report's tolerance and worst_ms columns)")
+    scale = parser.add_argument_group("scale-out", "the same queue and report, with the analyses on a Ray cluster "
+                                                    '(pip install "syncdesk[ray]")')
+    scale.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="where the analyses run: local worker processes (default) or Ray actors")
+    scale.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                       help="join a running Ray cluster (auto: RAY_ADDRESS, or the one `ray start` began here); "
+                            "without it a local Ray is started for the batch")
+    scale.add_argument("--ship-files", action="store_true",
+                       help="send each file through Ray's object store (up to 1 GiB a file) instead of letting the "
+                            "nodes read it by path from a shared file system")
+    scale.add_argument("--cpus-per-worker", type=number_between(int, 1, 256, "a whole number"), metavar="K",
+                       help="CPUs each Ray actor asks for: its torch threads (default 1), or with a GPU the files "
+                            "it analyses at once (default 4); with Ray, --workers is the number of actors "
+                            "(default: one per K CPUs of the cluster, or one per GPU)")
     add_analysis_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, usage_error=parser.error)
 
 
 class BatchBar(_Bar):
@@ -154,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
                               write_report)
 
     folder: Path = args.folder
+    if args.executor != "ray" and (args.ray_address or args.ship_files or args.cpus_per_worker):
+        args.usage_error("--ray-address, --ship-files and --cpus-per-worker go with --executor ray")
     if not folder.is_dir():
         raise SyncdeskError(f"{folder} is not a folder" if folder.exists() else f"no such folder: {folder}")
     base = Path(os.path.abspath(folder))  # as the scan spells the files' paths
@@ -175,13 +192,18 @@ def run(args: argparse.Namespace) -> int:
         from ..core.report import BATCH_REPORT_NAMES
 
         exclude += [args.report / name for name in (JSON_NAME, CSV_NAME, *BATCH_REPORT_NAMES)]
-    with JobStore() as store:
+    executor = None
+    if args.executor == "ray":
+        from ..core.batch import make_ray_executor
+
+        executor = make_ray_executor(options, args.workers, args.ray_address, args.ship_files, args.cpus_per_worker)
+    with JobStore() as store, executor or nullcontext():  # joined before the scan: an unreachable cluster fails fast
         batch = prepare([folder], options, store, exclude, retry_errors=args.retry_errors)
         if not batch.jobs and not batch.skipped:
             raise SyncdeskError(f"no files in {folder}")
         pending = batch.pending()
         with BatchBar(len(batch.jobs), len(batch.jobs) - len(pending), args.quiet) as bar:
-            runner = BatchRunner(store, options, args.workers, on_update=bar)
+            runner = BatchRunner(store, options, args.workers, on_update=bar, executor=executor)
             with _stop_on_interrupt(runner):
                 runner.run(pending)
         batch = batch.refreshed(store)

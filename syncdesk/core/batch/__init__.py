@@ -3,7 +3,9 @@
 * :mod:`.scan` finds the files (recursively; non-video files become ``skipped`` rows);
 * :mod:`.store` is the persistent job queue (SQLite, WAL) in the user data folder;
 * :mod:`.session` puts a scan into the queue under a settings key;
-* :mod:`.runner` analyses the queued jobs in a pool of worker processes (:mod:`.worker`);
+* :mod:`.runner` hands the queued jobs to an executor (:mod:`.executors`) and writes the outcomes:
+  worker processes on this machine (:mod:`.local_executor`, :mod:`.worker`) or actors on a Ray
+  cluster (:mod:`.ray_executor`, :mod:`.ray_actor`; Ray is an optional dependency);
 * :mod:`.report` classifies the results by preset, writes JSON/CSV and sorts copies.
 
 No Qt here: the CLI and the GUI both drive these.
@@ -17,6 +19,7 @@ _EXPORTS = {
     **dict.fromkeys(("CSV_NAME", "GOOD", "JSON_NAME", "POOR", "Row", "check_report_dir", "counts", "job_row", "rows",
                      "sort_into", "write_report"), "report"),
     **dict.fromkeys(("BatchRunner", "JobUpdate", "default_workers"), "runner"),
+    **dict.fromkeys(("EXECUTORS", "Executor", "make_ray_executor"), "executors"),
     **dict.fromkeys(("Batch", "prepare"), "session"),
     **dict.fromkeys(("DONE", "ERROR", "FINISHED", "QUEUED", "RUNNING", "Job", "JobStore"), "store"),
 }

@@ -105,8 +105,8 @@ class BatchRunner:
         while not self.stopped:
             while self._pending and executor.free_slots() > 0:
                 self._dispatch(executor)
-            if not executor.busy():
-                return
+            if not (self._pending or self._running) or not executor.busy():
+                return  # all done (a worker still starting is not waited for), or no worker left
             for event in executor.events(_WAIT_S):
                 self._handle(event)
 
