@@ -415,14 +415,15 @@ def test_a_fix_of_an_uploaded_analysis_outlives_the_analysis(server, client, med
     assert client.delete(analysis["url"]).status_code == 204
     job = wait_job(client, created.json()["url"])
     assert job["status"] == "done" and job["result"]["message"].startswith("audio advanced by 80 ms")
-    assert client.get(job["file"]).headers["content-disposition"].endswith('filename="lag.synced.mp4"')
+    assert 'filename="lag.synced.mp4"' in client.get(job["file"]).headers["content-disposition"]
 
 
 def test_fixes_by_upload_offset_and_segments(client, media):
     created = upload(client, media / "sub dir" / "lag.mp4", name="my take.mp4", route="/v1/fixes", offset_ms="-80")
     job = wait_job(client, created.json()["url"])
     assert job["status"] == "done" and job["result"]["applied_ms"] == pytest.approx(-80)
-    assert client.get(job["file"]).headers["content-disposition"].endswith("filename*=utf-8''my%20take.synced.mp4")
+    assert client.get(job["file"]).headers["content-disposition"] == (
+        "attachment; filename=\"my take.synced.mp4\"; filename*=UTF-8''my%20take.synced.mp4")
     job = fix(client, path="lead.avi", segments=[{"start_s": 0, "end_s": 4, "offset_ms": 120}])
     assert job["status"] == "done" and job["result"]["applied_ms"] == pytest.approx(120)
 
@@ -573,3 +574,12 @@ def test_analyze_with_server_reads_the_token_file_and_says_what_is_wrong(server,
     assert main(["analyze", clip, "--server", server.url, "--token-file", str(token_file), "--weights", clip]) == 1
     assert "cannot be sent to a server" in capsys.readouterr().err
     assert main(["analyze", clip, "--token-file", str(token_file)]) == 2
+
+
+def test_client_names_keep_letters_of_any_script_and_nothing_else():
+    from syncdesk.server.security import attachment, safe_name, safe_suffix
+
+    assert safe_name("../../Été à Paris.mp4") == "Été à Paris.mp4"
+    assert safe_name("a\x00b<script>.mov") == "a_b_script_.mov" and safe_name("..") == "upload"
+    assert safe_suffix("clip.MP4") == ".mp4" and safe_suffix("clip.mp4;rm -rf") == ""
+    assert attachment("Été.mp4") == "attachment; filename=\"_t_.mp4\"; filename*=UTF-8''%C3%89t%C3%A9.mp4"

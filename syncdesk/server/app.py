@@ -31,7 +31,7 @@ from . import docs, page, schemas, views
 from .config import ServerConfig, options_to_dict, with_changes
 from .manager import JobManager
 from .schemas import AnalysisRequest, BatchRequest, FixRequest
-from .security import Refused, is_below, resolve, safe_name, safe_suffix, token_matches
+from .security import Refused, attachment, is_below, resolve, safe_name, safe_suffix, token_matches
 from .store import ANALYSIS, BATCH, FIX, JobRow, new_id
 from .uploads import receive_form
 
@@ -385,7 +385,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             why = (job.result or {}).get("message") if job.state == "done" else f"the fix is {job.state}"
             raise Refused(409 if job.state != "done" else 404, f"no fixed file: {why or 'nothing was written'}",
                           "no-file")
-        return FileResponse(path, filename=job.request["download_name"], media_type="application/octet-stream")
+        return FileResponse(path, media_type="application/octet-stream",
+                            headers={"Content-Disposition": attachment(job.request["download_name"])})
 
     @api.get("/fixes/{job_id}/document", tags=["fixes"])
     def fix_document(job_id: str) -> Response:
@@ -475,7 +476,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             raise Refused(409, f"no document: the job is {job.state}" + (f" ({job.error})" if job.error else ""),
                           "no-document")
         stem = PurePosixPath(safe_name(job.request.get("name", "analysis"))).stem
-        return FileResponse(path, filename=f"{stem}.analysis.json", media_type="application/json")
+        return FileResponse(path, media_type="application/json",
+                            headers={"Content-Disposition": attachment(f"{stem}.analysis.json")})
 
     def _light(kind: str, job_id: str) -> Optional[dict[str, Any]]:
         job = store().get(job_id)

@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence
+from urllib.parse import quote
 
 from ..core import SyncdeskError
 
@@ -25,7 +26,7 @@ TOKEN_NAME = "token"
 MIN_TOKEN_CHARS = 16
 MAX_PATH_CHARS = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+_SAFE_NAME = re.compile(r"[^\w. -]+")  # letters and digits of any script, and . _ - and spaces
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
 
@@ -138,6 +139,13 @@ def safe_name(name: str, fallback: str = "upload") -> str:
     base = PurePosixPath(name.replace("\\", "/")).name
     cleaned = _SAFE_NAME.sub("_", unicodedata.normalize("NFC", base)).strip(" .")[:120]
     return cleaned or fallback
+
+
+def attachment(name: str) -> str:
+    """A ``Content-Disposition`` for a download named ``name`` (RFC 6266: a plain ASCII name for old
+    clients, the UTF-8 one for the rest)."""
+    plain = name.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def safe_suffix(name: str) -> str:
