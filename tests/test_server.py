@@ -583,3 +583,36 @@ def test_client_names_keep_letters_of_any_script_and_nothing_else():
     assert safe_name("a\x00b<script>.mov") == "a_b_script_.mov" and safe_name("..") == "upload"
     assert safe_suffix("clip.MP4") == ".mp4" and safe_suffix("clip.mp4;rm -rf") == ""
     assert attachment("Été.mp4") == "attachment; filename=\"_t_.mp4\"; filename*=UTF-8''%C3%89t%C3%A9.mp4"
+
+
+def test_a_segment_list_with_steps_is_applied_along_the_file(client):
+    job = fix(client, path="long.mp4", segments=[{"start_s": 0, "end_s": 4, "offset_ms": 0},
+                                                {"start_s": 4, "end_s": 8, "offset_ms": 120}])
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["applied"] == "steps" and job["result"]["message"].startswith("2 segments shifted")
+
+
+def test_auto_applies_what_the_model_says_as_fix_auto_does():
+    from types import SimpleNamespace
+
+    from syncdesk.core import SyncdeskError, SyncOverTime, SyncPoint, SyncSegment
+    from syncdesk.server.tasks import auto_plan
+
+    def analysis(over_time, offset_ms=120.0, confidence=8.0):
+        return SimpleNamespace(offset_ms=offset_ms, offset_frames=round(offset_ms / 40), confidence=confidence,
+                               sync_over_time=over_time, tolerance=None)
+
+    steps = SyncOverTime(2.0, 1.0, [SyncPoint(t + 0.5, 0.0 if t < 4 else 120.0, 8.0) for t in range(8)], "steps",
+                         None, [SyncSegment(0, 4, 0.0, 8.0), SyncSegment(4, 8, 120.0, 8.0)])
+    assert auto_plan(analysis(steps), False, None, False) == (None, steps, None)
+    with pytest.raises(SyncdeskError, match="lossless"):
+        auto_plan(analysis(steps), False, None, True)
+    for point in steps.points[4:]:
+        point.confidence = 1.0
+    with pytest.raises(SyncdeskError, match="only 0 of its 4 windows"):
+        auto_plan(analysis(steps), False, None, False)
+    assert auto_plan(analysis(steps), True, None, False)[1] is steps  # forced
+    assert auto_plan(analysis(None), False, None, False) == (120.0, None, None)
+    assert "in sync" in auto_plan(analysis(None, offset_ms=10.0), False, None, False)[2]
+    with pytest.raises(SyncdeskError, match="below 4"):
+        auto_plan(analysis(None, confidence=2.0), False, None, False)

@@ -9,9 +9,11 @@ functions as the command line (``analyze_cached``, ``shift_audio``, ``correct_au
 * :mod:`.tasks` what a worker does for one job; :mod:`.worker` the worker process;
   :mod:`.pool` the server's handles on its workers; :mod:`.manager` the dispatcher (the queue's only
   writer of job states) and the live progress;
-* :mod:`.schemas` the request and response bodies; :mod:`.uploads` streamed, capped uploads;
-  :mod:`.views` jobs as JSON; :mod:`.app` the routes; :mod:`.docs` the browsable API page;
-  :mod:`.run` starting uvicorn; :mod:`.client` the command line's client (standard library only).
+* :mod:`.schemas` the request and response bodies; :mod:`.bodies` reading them (JSON, or a form
+  whose file :mod:`.uploads` streams to disk under a cap); :mod:`.intake` a checked request made a
+  queued job; :mod:`.views` jobs as JSON; :mod:`.routes` the ``/v1`` routes; :mod:`.app` the ASGI
+  app (token, headers, errors); :mod:`.page` and :mod:`.docs` the page and the API's docs;
+* :mod:`.run` starting uvicorn; :mod:`.client` the command line's client (standard library only).
 
 Nothing here imports the app or the command line (``.importlinter``).
 """

@@ -69,7 +69,7 @@ def _check_tolerance(value: Optional[str]) -> Optional[str]:
     return value
 
 
-class _FileRequest(BaseModel):
+class FileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Optional[str] = Field(None, description="the file, relative to a root (GET /v1/roots); "
@@ -82,7 +82,7 @@ class _FileRequest(BaseModel):
     _tolerance = field_validator("tolerance")(_check_tolerance)
 
 
-class AnalysisRequest(_FileRequest):
+class AnalysisRequest(FileRequest):
     """``POST /v1/analyses`` as JSON (a file below a root), or as multipart with the file uploaded."""
 
 
@@ -96,7 +96,7 @@ class Segment(BaseModel):
     confidence: float = 0.0
 
 
-class FixRequest(_FileRequest):
+class FixRequest(FileRequest):
     """``POST /v1/fixes``: the file (``path``, an upload, or a finished ``analysis``'s file) and how to
     fix it: ``offset_ms``, ``offset_frames``, ``auto`` (the analysis's verdict or its offset over
     time, as ``syncdesk fix --auto``) or an edited ``segments`` list."""

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core.quality import PRESETS
-from .config import ServerConfig
 from .store import ANALYSIS, BATCH, DONE, FIX, JobRow, ServerStore
 
 URL_PREFIX = {ANALYSIS: "/v1/analyses", FIX: "/v1/fixes", BATCH: "/v1/batches"}
@@ -68,7 +67,7 @@ def fix_body(job: JobRow, progress: tuple[float, Optional[str]]) -> dict[str, An
     return view
 
 
-def fixed_file(config: ServerConfig, job: JobRow) -> Optional[Path]:
+def fixed_file(job: JobRow) -> Optional[Path]:
     if job.state != DONE or not (job.result and job.result.get("written")):
         return None
     path = Path(job.request["output"])
