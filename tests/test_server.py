@@ -616,3 +616,21 @@ def test_auto_applies_what_the_model_says_as_fix_auto_does():
     assert "in sync" in auto_plan(analysis(None, offset_ms=10.0), False, None, False)[2]
     with pytest.raises(SyncdeskError, match="below 4"):
         auto_plan(analysis(None, confidence=2.0), False, None, False)
+
+
+def test_serve_refuses_bad_usage_and_missing_weights_before_it_listens(tmp_path, capsys):
+    from syncdesk.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", "70000"])
+    assert exit_.value.code == 2
+    assert main(["serve", "--ssl-certfile", str(tmp_path / "cert.pem")]) == 2
+    assert "go together" in capsys.readouterr().err
+    assert main(["serve", "--root", str(tmp_path)]) == 1  # no weights in this test's data folder
+    assert "weights are missing" in capsys.readouterr().err
+    assert main(["serve", "--root", str(tmp_path / "nowhere"), "--weights", __file__]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    short = tmp_path / "short.token"
+    short.write_text("abc\n", encoding="utf-8")
+    assert main(["serve", "--token-file", str(short), "--weights", __file__]) == 1
+    assert "at least 16" in capsys.readouterr().err

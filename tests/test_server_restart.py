@@ -84,7 +84,7 @@ def test_a_clean_stop_queues_the_running_job_for_the_next_start(tmp_path, media,
     first = start_server(data, media, oracle_weights, workers=1)
     try:
         # a second server on the same data folder is refused while this one runs
-        refused = subprocess.run([sys.executable, "-m", "syncdesk", "serve", "--port", "0", "--weights",
+        refused = subprocess.run([sys.executable, "-m", "syncdesk", "serve", "--port", "1", "--weights",
                                   str(oracle_weights)], capture_output=True, text=True, timeout=60,
                                  env={**os.environ, "SYNCDESK_DATA_DIR": str(data)})
         assert refused.returncode == 1 and "another syncdesk serve is using" in refused.stderr

@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=number_between(int, 0, 65535, "a port number"), default=8765,
+    parser.add_argument("--port", type=number_between(int, 1, 65535, "a port number"), default=8765,
                         help="port (default 8765)")
     parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                         help="a folder whose files (and sub-folders) requests may name; repeat for more")
