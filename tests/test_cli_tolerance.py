@@ -74,7 +74,8 @@ def test_fix_auto_corrects_only_a_file_outside(clips, oracle_weights, tmp_path, 
     assert main(["fix", str(clips["early"]), "-o", str(within), "--auto", "--tolerance", "200/200",
                  "--weights", str(oracle_weights), *FLAGS]) == 0
     out = capsys.readouterr().out
-    assert "within the tolerance: nothing written" in out and not within.exists()
+    assert "within custom tolerance (+200/-200 ms)" in out and ": nothing written (pass --force" in out
+    assert not within.exists()
     outside = tmp_path / "outside.avi"
     assert main(["fix", str(clips["early"]), "-o", str(outside), "--auto", "--tolerance", "ebu-r37", "--force",
                  "--weights", str(oracle_weights), *FLAGS]) == 0  # --force: the oracle's confidence here is medium-low

@@ -10,19 +10,16 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
-from ..core import (FRAME_MS, PRESETS, SyncdeskError, describe_tolerance, direction, judge_tolerance,
-                    segment_support, segment_supported)
+from ..core import AUTO_FIX_PRESET, FRAME_MS, describe_tolerance, direction
 from .analyze import add_analysis_options, add_tolerance_option, options_from
 from .progress import StageBar
 
 if TYPE_CHECKING:
-    from ..core import Analysis, SyncOverTime
+    from ..core.export import AutoFix
 
 MAX_OFFSET_MS = 60_000  # a minute: beyond that it is a typo, not a lip-sync offset
-#: --auto applies a verdict only from this preset's confidence up (without --force)
-AUTO_PRESET = PRESETS["medium"]
 
 
 def _milliseconds(text: str) -> float:
@@ -62,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                      help=f"offset to remove in analysis frames of {FRAME_MS:.0f} ms")
     how.add_argument("--auto", action="store_true",
                      help=f"analyse VIDEO first and apply its verdict (needs confidence >= "
-                          f"{AUTO_PRESET.min_confidence:g}, the {AUTO_PRESET.name!r} preset, unless --force); "
+                          f"{AUTO_FIX_PRESET.min_confidence:g}, the {AUTO_FIX_PRESET.name!r} preset, unless --force); "
                           f"a drift or steps found over time are corrected along the file")
     how.add_argument("--segments", type=Path, metavar="FILE.json",
                      help="apply an edited segment list: a JSON list of {start_s, end_s, offset_ms[, end_offset_ms]} "
@@ -82,62 +79,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _refuse_lossless(over_time: SyncOverTime) -> None:
-    if over_time.model != "constant":
-        raise SyncdeskError(
-            f"--lossless can only apply one constant shift (an edit list moves the whole track), and this "
-            f"offset changes along the file ({over_time.model}): nothing written; drop --lossless to re-encode "
-            f"the audio")
-
-
-def _over_time_to_apply(analysis: Analysis, args: argparse.Namespace) -> Optional[SyncOverTime]:
-    """The analysis's drift or steps, when it found one, checked for --lossless and confidence;
-    None: apply the clip's verdict."""
-    over_time = analysis.sync_over_time
-    if over_time is None or over_time.model not in ("drift", "steps"):
-        return None
-    print(f"sync over time: {over_time.model}")
-    if args.lossless:
-        _refuse_lossless(over_time)
-    for segment in over_time.segments:
-        if not segment_supported(over_time, segment) and not args.force:
-            confident, windows = segment_support(over_time, segment)
-            raise SyncdeskError(
-                f"the segment from {segment.start_s:.1f} s to {segment.end_s:.1f} s was measured confidently in "
-                f"only {confident} of its {windows} windows: nothing written; pass --force to apply it anyway, "
-                "or edit it and pass --segments")
-    return over_time
-
-
-def _auto_offset(args: argparse.Namespace, bar: StageBar) -> tuple[float, bool, Optional[SyncOverTime]]:
-    """Analyse, then the offset to apply, whether the verdict is "in sync", and the offset over time
-    to apply instead when the analysis found a drift or steps."""
+def _auto_fix(args: argparse.Namespace, bar: StageBar) -> AutoFix:
+    """Analyse (or take the cached analysis), say what was found, and what --auto applies."""
     from ..core import AnalysisCache, analyze_cached  # imports torch: not needed for --help or a manual offset
+    from ..core.export import plan_auto_fix
 
     analysis, cached = analyze_cached(args.video, options_from(args), AnalysisCache(), progress=bar)
     bar.close()
     sign = "+" if analysis.offset_frames > 0 else ""
     print(f"analysis{' (loaded from cache: same file and settings)' if cached else ''}: "
           f"{direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, confidence {analysis.confidence:.2f})")
-    if args.tolerance is not None:
-        judged = judge_tolerance(analysis, args.tolerance)
-        print(f"tolerance: {describe_tolerance(judged)}")
-        if judged.result == "within" and not args.force:
-            return analysis.offset_ms, True, None
-    over_time = _over_time_to_apply(analysis, args)
-    if over_time is not None:
-        return analysis.offset_ms, False, over_time
-    if analysis.confidence < AUTO_PRESET.min_confidence and not args.force:
-        raise SyncdeskError(
-            f"confidence {analysis.confidence:.2f} is below {AUTO_PRESET.min_confidence:g} "
-            f"(the {AUTO_PRESET.name!r} preset): nothing written; pass --force to apply it anyway")
-    return analysis.offset_ms, analysis.offset_frames == 0, None
+    if analysis.sync_over_time is not None and analysis.sync_over_time.model in ("drift", "steps"):
+        print(f"sync over time: {analysis.sync_over_time.model}")
+    plan = plan_auto_fix(analysis, args.force, args.tolerance, args.lossless)
+    if plan.judged is not None:
+        print(f"tolerance: {describe_tolerance(plan.judged)}")
+    return plan
 
 
 def run(args: argparse.Namespace) -> int:
     # the writer: not needed to build the parser (start-up of every command)
     from ..core import correct_audio, preflight, shift_audio
-    from ..core.export import load_segments
+    from ..core.export import IN_SYNC, load_segments, refuse_lossless
 
     if args.tolerance is not None and not args.auto:
         print("syncdesk fix: error: --tolerance only applies to --auto (see syncdesk fix --help)", file=sys.stderr)
@@ -146,22 +109,22 @@ def run(args: argparse.Namespace) -> int:
     preflight(args.video, args.output, overwrite=args.overwrite, lossless=args.lossless)
     over_time = load_segments(args.segments) if args.segments is not None else None
     with StageBar(quiet=args.quiet) as bar:
-        offset_ms, in_sync = 0.0, False
+        offset_ms, skip = 0.0, None
         if over_time is not None and over_time.model == "constant":  # one offset: as if given with --offset-ms
             offset_ms, over_time = float(over_time.segments[0].offset_ms or 0.0), None
-            in_sync = offset_ms == 0
         elif args.auto:
-            offset_ms, in_sync, over_time = _auto_offset(args, bar)
+            plan = _auto_fix(args, bar)
+            offset_ms, over_time, skip = plan.offset_ms or 0.0, plan.over_time, plan.skip
         elif over_time is None:
             offset_ms = args.offset_ms if args.offset_ms is not None else args.offset_frames * FRAME_MS
-            in_sync = offset_ms == 0
-        if in_sync and not args.force:
-            what = "within the tolerance" if args.auto and args.tolerance is not None else "in sync"
-            print(f"audio and video are {what}: nothing written (pass --force to write a copy anyway)")
+        if over_time is None and offset_ms == 0 and not args.auto:
+            skip = IN_SYNC
+        if skip and not args.force:
+            print(f"{skip} (pass --force to write a copy anyway)")
             return 0
         if over_time is not None:
             if args.lossless:
-                _refuse_lossless(over_time)
+                refuse_lossless(over_time)
             result = correct_audio(args.video, args.output, over_time, overwrite=args.overwrite,
                                    all_audio=args.all_audio, progress=bar)
         else:

@@ -27,7 +27,7 @@ _EXPORTS: dict[str, str] = {
     "confident_parts": "tolerance", "outside_parts": "tolerance",
     "save_analysis": "results:save", "load_analysis": "results:load",
     "AnalysisCache": "cache", "CacheInfo": "cache", "DEFAULT_CACHE_BYTES": "cache:DEFAULT_MAX_BYTES",
-    "PRESETS": "quality", "DEFAULT_PRESET": "quality", "Preset": "quality", "direction": "quality",
+    "PRESETS": "quality", "DEFAULT_PRESET": "quality", "AUTO_FIX_PRESET": "quality", "Preset": "quality", "direction": "quality",
     "verdict": "quality",
     "SPEAKING_THRESHOLD": "speaker", "frame_confidence": "speaker",
     # media and time

@@ -28,6 +28,9 @@ PRESETS: dict[str, Preset] = {
 
 #: the preset `batch` and the batch panel use unless told otherwise
 DEFAULT_PRESET = "high"
+#: an automatic fix (``fix --auto``, the server's ``auto``) applies a verdict only from this preset's
+#: confidence up, unless forced
+AUTO_FIX_PRESET = PRESETS["medium"]
 
 
 def direction(offset_ms: float) -> str:

@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..core import (PRESETS, Analysis, AnalysisCache, CancelToken, SyncdeskError, SyncOverTime, analyze_cached,
-                    correct_audio, describe_tolerance, direction, judge_tolerance, load_analysis, parse_tolerance,
-                    save_analysis, segment_support, segment_supported, shift_audio, verdict)
+from ..core import (Analysis, AnalysisCache, CancelToken, SyncOverTime, analyze_cached, correct_audio,
+                    describe_tolerance, direction, judge_tolerance, load_analysis, parse_tolerance, save_analysis,
+                    shift_audio, verdict)
+from ..core.export import Advice, plan_auto_fix
 from .config import options_from_dict
 
-#: ``auto`` applies a verdict only from this preset's confidence up (without ``force``), as ``fix --auto``
-AUTO_PRESET = PRESETS["medium"]
 #: seconds between progress messages
 PROGRESS_EVERY_S = 0.25
 #: each stage's share of a job: (start, end)
@@ -91,33 +90,17 @@ def analyse(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, 
     return summary(analysis, cached)
 
 
+#: how a client overrides a refusal of ``auto``: the request's JSON fields
+SERVER_ADVICE = Advice(force='send "force": true to apply it anyway', segments='or send an edited "segments" list',
+                       lossless_asked='"lossless": true', lossless='send "lossless": false to re-encode the audio')
+
+
 def auto_plan(analysis: Analysis, force: bool, tolerance: Optional[str], lossless: bool
               ) -> tuple[Optional[float], Optional[SyncOverTime], Optional[str]]:
-    """What ``auto`` applies, as ``syncdesk fix --auto`` decides it: a constant offset, or the offset
-    over time (a drift or steps), or neither with the reason nothing is written."""
-    if tolerance:
-        judged = judge_tolerance(analysis, parse_tolerance(tolerance))
-        if judged.result == "within" and not force:
-            return None, None, f"{describe_tolerance(judged)}: nothing written"
-    over_time = analysis.sync_over_time
-    if over_time is not None and over_time.model in ("drift", "steps"):
-        if lossless:
-            raise SyncdeskError(f"lossless can only apply one constant shift, and this offset changes along the "
-                                f"file ({over_time.model}): nothing written")
-        for segment in over_time.segments:
-            if not segment_supported(over_time, segment) and not force:
-                confident, windows = segment_support(over_time, segment)
-                raise SyncdeskError(
-                    f"the segment from {segment.start_s:.1f} s to {segment.end_s:.1f} s was measured confidently "
-                    f"in only {confident} of its {windows} windows: nothing written; send \"force\": true to "
-                    "apply it anyway, or send an edited \"segments\" list")
-        return None, over_time, None
-    if analysis.confidence < AUTO_PRESET.min_confidence and not force:
-        raise SyncdeskError(f"confidence {analysis.confidence:.2f} is below {AUTO_PRESET.min_confidence:g} (the "
-                            f"{AUTO_PRESET.name!r} preset): nothing written; send \"force\": true to apply it anyway")
-    if analysis.offset_frames == 0 and not force:
-        return None, None, "audio and video are in sync: nothing written (send \"force\": true for a copy anyway)"
-    return analysis.offset_ms, None, None
+    """What ``auto`` applies, decided as ``syncdesk fix --auto`` decides it (core's
+    ``plan_auto_fix``): a constant offset, or the offset over time, or the reason nothing is written."""
+    plan = plan_auto_fix(analysis, force, parse_tolerance(tolerance) if tolerance else None, lossless, SERVER_ADVICE)
+    return plan.offset_ms, plan.over_time, plan.skip
 
 
 def fix(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]:

@@ -38,10 +38,11 @@ or Ctrl-C the ``.part`` file is removed.
 """
 
 from .audio import SampleShifter
+from .auto import IN_SYNC, Advice, AutoFix, plan_auto_fix, refuse_lossless
 from .paths import check_paths, preflight, same_file
 from .result import ExportError, ExportResult
 from .segments import SegmentFix, check_segments, load_segments
 from .writer import correct_audio, shift_audio, verify
 
-__all__ = ["ExportError", "ExportResult", "SampleShifter", "SegmentFix", "check_paths", "check_segments",
-           "correct_audio", "load_segments", "preflight", "same_file", "shift_audio", "verify"]
+__all__ = ["IN_SYNC", "Advice", "AutoFix", "ExportError", "ExportResult", "SampleShifter", "SegmentFix", "check_paths", "check_segments",
+           "correct_audio", "load_segments", "plan_auto_fix", "preflight", "refuse_lossless", "same_file", "shift_audio", "verify"]
