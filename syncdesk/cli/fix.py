@@ -88,7 +88,8 @@ def _auto_fix(args: argparse.Namespace, bar: StageBar) -> AutoFix:
     bar.close()
     sign = "+" if analysis.offset_frames > 0 else ""
     print(f"analysis{' (loaded from cache: same file and settings)' if cached else ''}: "
-          f"{direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, confidence {analysis.confidence:.2f})")
+          f"{direction(analysis.offset_ms)} ({sign}{analysis.offset_frames} frames, "
+          f"confidence {analysis.confidence:.2f})")
     if analysis.sync_over_time is not None and analysis.sync_over_time.model in ("drift", "steps"):
         print(f"sync over time: {analysis.sync_over_time.model}")
     plan = plan_auto_fix(analysis, args.force, args.tolerance, args.lossless)
