@@ -10,9 +10,12 @@ import os
 
 # Ray on 127.0.0.1 only: told nothing, Ray takes the machine's outward address even for a node
 # started on 127.0.0.1 (this variable, Ray's own for one-machine use, keeps every node, driver and
-# worker on the loopback, in this process and the commands it starts); and no usage report
+# worker on the loopback, in this process and the commands it starts); no usage report; and one
+# authentication mode for every cluster here (a local ray.init() would otherwise turn token
+# authentication on for this process, and the module's cluster, started without, would refuse it)
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["RAY_AUTH_MODE"] = "disabled"
 
 import json  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -306,12 +309,34 @@ def test_a_file_lost_on_every_try_becomes_an_error_row_after_three(tmp_path, ora
     assert {name: (job.state, job.analyses) for name, job in jobs.items()} == {"a.avi": (DONE, 1), "b.avi": (DONE, 1)}
 
 
+def test_without_an_address_the_batch_starts_a_ray_of_its_own(fresh_nodes, folder, oracle_weights):
+    """Not the cluster ``ray start`` (here: the module's) left running on this machine: Ray itself
+    would join that one."""
+    options = AnalysisOptions(weights=oracle_weights, detector="whole-frame")
+    joined: list[str] = []
+
+    def on_update(update: JobUpdate) -> None:
+        joined.append(ray.get_runtime_context().gcs_address)
+
+    with JobStore() as store, RayExecutor(options) as executor:
+        batch = prepare([folder / "clip4.avi"], options, store)
+        BatchRunner(store, options, on_update=on_update, executor=executor).run(batch.pending())
+        [job] = batch.refreshed(store).jobs
+    assert job.result["offset_frames"] == OFFSETS["clip4.avi"]
+    assert joined and fresh_nodes.address not in joined and not ray.is_initialized()
+
+
 def test_plan_asks_for_a_gpu_per_actor_where_the_cluster_has_gpus():
-    assert plan({"CPU": 64.0, "GPU": 8.0}, "auto") == Plan(actors=8, cpus=4, gpus=1, slots=4)
-    assert plan({"CPU": 64.0, "GPU": 8.0}, "auto", workers=2, cpus_per_worker=6) == Plan(2, 6, 1, 6)
-    assert plan({"CPU": 64.0, "GPU": 8.0}, "cpu") == Plan(actors=64, cpus=1, gpus=0, slots=1)
-    assert plan({"CPU": 64.0}, "auto", cpus_per_worker=2) == Plan(actors=32, cpus=2, gpus=0, slots=1)
-    assert plan({"CPU": 2.0}, "auto", workers=5) == Plan(actors=5, cpus=1, gpus=0, slots=1)
+    gpu_node, cpu_node = {"CPU": 32.0, "GPU": 4.0, "memory": 1e11}, {"CPU": 16.0}
+    # one actor per GPU, with the CPUs that go with a GPU (its files at once)
+    assert plan([gpu_node, gpu_node, cpu_node], "auto") == Plan(actors=8, cpus=8, gpus=1, slots=8)
+    assert plan([gpu_node], "cuda", workers=2, cpus_per_worker=6) == Plan(2, 6, 1, 6)
+    # --device cpu: CPU actors on every node, as many as fit on each
+    assert plan([gpu_node, gpu_node, cpu_node], "cpu") == Plan(actors=80, cpus=1, gpus=0, slots=1)
+    assert plan([{"CPU": 3.0}, {"CPU": 3.0}], "auto", cpus_per_worker=2) == Plan(actors=2, cpus=2, gpus=0, slots=1)
+    # more than fit: they wait for room (an autoscaler's new nodes)
+    assert plan([{"CPU": 2.0}], "auto", workers=5) == Plan(actors=5, cpus=1, gpus=0, slots=1)
+    assert plan([{"CPU": 0.0}], "auto") == Plan(actors=1, cpus=1, gpus=0, slots=1)  # a head that runs nothing
 
 
 def _batch_process(folder: Path, out: Path, weights: Path, address: str) -> subprocess.Popen:

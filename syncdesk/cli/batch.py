@@ -67,8 +67,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                             "nodes read it by path from a shared file system")
     scale.add_argument("--cpus-per-worker", type=number_between(int, 1, 256, "a whole number"), metavar="K",
                        help="CPUs each Ray actor asks for: its torch threads (default 1), or with a GPU the files "
-                            "it analyses at once (default 4); with Ray, --workers is the number of actors "
-                            "(default: one per K CPUs of the cluster, or one per GPU)")
+                            "it analyses at once (default: a GPU node's CPUs per GPU); with Ray, --workers is the "
+                            "number of actors (default: one per K CPUs of each node, or one per GPU)")
     add_analysis_options(parser)
     parser.set_defaults(run=run, usage_error=parser.error)
 
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         from ..core.batch import make_ray_executor
 
         executor = make_ray_executor(options, args.workers, args.ray_address, args.ship_files, args.cpus_per_worker)
-    with JobStore() as store, executor or nullcontext():  # joined before the scan: an unreachable cluster fails fast
+    with JobStore() as store, executor or nullcontext():  # an unreachable cluster is refused before the scan
         batch = prepare([folder], options, store, exclude, retry_errors=args.retry_errors)
         if not batch.jobs and not batch.skipped:
             raise SyncdeskError(f"no files in {folder}")

@@ -1,12 +1,12 @@
 """The ``ray`` executor: a batch's analyses as actors on a Ray cluster (this is the driver's side;
 the actors are :class:`.ray_actor.Analyser`).
 
-* **Actors.** One per worker slot, each loading the model once and analysing many files. On a
-  cluster with GPUs (and ``--device`` ``auto`` or ``cuda``) each asks for one GPU (``num_gpus=1``)
-  and ``cpus_per_worker`` CPUs, and analyses that many files at once (decoding and faces run in
-  parallel threads while the one model serves them, as a local GPU process does); otherwise each
-  asks for ``cpus_per_worker`` CPUs (torch threads) and analyses one file at a time. Actors are
-  spread over the nodes. The driver resolves what could differ between nodes (the ``auto``
+* **Actors.** One per worker slot, each loading the model once and analysing many files (see
+  :func:`plan`). On nodes with GPUs (and ``--device`` ``auto`` or ``cuda``) each asks for one GPU
+  (``num_gpus=1``) and the CPUs that go with it, and analyses that many files at once (decoding and
+  faces run in parallel threads while the one model serves them, as a local GPU process does);
+  otherwise each asks for ``cpus_per_worker`` CPUs (torch threads) and analyses one file at a time.
+  Actors are spread over the nodes. The driver resolves what could differ between nodes (the ``auto``
   detector, the ``auto`` arithmetic) and ships the weights, and each actor checks that it would
   analyse under the queue's settings key before it takes a file.
 * **Files** are read by path (a file system every node sees, as render and data farms have), or,
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import ray
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 SHIP_LIMIT_BYTES = 1 << 30
 #: shipped bytes in flight at once (the driver's object store holds them until they are analysed)
 SHIP_BUDGET_BYTES = 4 << 30
-#: files an actor that owns a GPU analyses at once (each a CPU for decoding and faces) by default
-GPU_SLOTS = 4
 #: times a file is handed out in all: the first try and two more on other actors
 TRIES = 3
 #: how long the batch waits for a first (or, after all were lost, a new) actor to be ready
@@ -80,17 +78,19 @@ class Plan:
         return f"{self.cpus} CPU" + (f" and {self.gpus} GPU" if self.gpus else "")
 
 
-def plan(resources: Mapping[str, float], device: str, workers: Optional[int] = None,
+def plan(nodes: Sequence[Mapping[str, float]], device: str, workers: Optional[int] = None,
          cpus_per_worker: Optional[int] = None) -> Plan:
-    """Actors for a cluster with ``resources`` (``ray.cluster_resources()``): one per GPU when it has
-    GPUs and ``device`` may use them, else one per ``cpus_per_worker`` CPUs; ``workers`` overrides
-    the count (more than fit wait for room, as an autoscaler adds nodes)."""
-    gpus = int(resources.get("GPU", 0)) if device in ("auto", "cuda") else 0
-    if gpus:
-        cpus = cpus_per_worker or GPU_SLOTS
-        return Plan(workers or gpus, cpus, 1, cpus)
+    """Actors for a cluster of ``nodes`` (each node's resources). Where nodes have GPUs and ``device``
+    may use them: one actor per GPU, with the CPUs that go with a GPU on those nodes (the files it
+    analyses at once: decoding and faces are what a GPU waits for, bench/ray.md). Else one actor per
+    ``cpus_per_worker`` CPUs (default 1) of each node. ``workers`` sets the count instead (actors
+    that do not fit wait for room, as when an autoscaler adds nodes)."""
+    gpu_nodes = [node for node in nodes if node.get("GPU", 0) >= 1] if device in ("auto", "cuda") else []
+    if gpu_nodes:
+        cpus = cpus_per_worker or max(1, min(int(node.get("CPU", 0) // node["GPU"]) for node in gpu_nodes))
+        return Plan(workers or sum(int(node["GPU"]) for node in gpu_nodes), cpus, 1, cpus)
     cpus = cpus_per_worker or 1
-    return Plan(workers or max(1, int(resources.get("CPU", 1)) // cpus), cpus, 0, 1)
+    return Plan(workers or max(1, sum(int(node.get("CPU", 0)) // cpus for node in nodes)), cpus, 0, 1)
 
 
 def settled(options: AnalysisOptions) -> AnalysisOptions:
@@ -173,7 +173,7 @@ class RayExecutor:
     """Actors on a Ray cluster: ``address`` ``auto`` or ``HOST:PORT`` (or ``ray://HOST:PORT``)
     joins a running one, ``None`` starts a local one for the batch. Use as a context manager
     (or call :meth:`connect` / :meth:`disconnect`): Ray stays joined over the runs in between,
-    and a process that joined Ray before is left joined."""
+    and a process that joined Ray before is left joined (and its address used)."""
 
     retries = TRIES - 1
 
@@ -205,7 +205,10 @@ class RayExecutor:
     # --------------------------------------------------------------------------- connection
 
     def __enter__(self) -> "RayExecutor":
-        self.connect()
+        """Refuse an address nothing answers on at once, before a long scan; Ray is joined (or a
+        local one started) only when there is something to analyse."""
+        if self.address is not None and not ray.is_initialized():
+            _probe(self.address)
         return self
 
     def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
@@ -219,7 +222,8 @@ class RayExecutor:
             _probe(self.address)
         try:
             with interrupt_ignored():  # a local Ray's processes must outlive a first Ctrl-C
-                ray.init(address=self.address, include_dashboard=False if self.address is None else None,
+                # "local": a new Ray of this batch's own, never one `ray start` left running here
+                ray.init(address=self.address or "local", include_dashboard=False if self.address is None else None,
                          log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, another Ray version...
             what = "start a local Ray" if self.address is None else f"join the Ray cluster at {self.address}"
@@ -237,7 +241,8 @@ class RayExecutor:
         self.connect()
         options = settled(self.options)
         settings = Settings.of(options).fields
-        self.plan = plan(ray.cluster_resources(), options.device, self.workers, self.cpus_per_worker)
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+        self.plan = plan(nodes, options.device, self.workers, self.cpus_per_worker)
         syncnet = ray.put(locate("syncnet", options.weights).read_bytes())
         s3fd = ray.put(locate("s3fd", options.s3fd_weights).read_bytes()) if options.detector == "s3fd" else None
         self._actor_args = (options, settings, self.plan.cpus, self.plan.slots, syncnet, s3fd)
@@ -298,7 +303,9 @@ class RayExecutor:
             raise SyncdeskError(f"cannot read {path.name}: {exc.strerror or exc}") from None
 
     def busy(self) -> bool:
-        return bool(self._backlog or self._sent or self._starting)
+        """Files out, actors starting, or actors to replace (:meth:`free_slots` will)."""
+        alive = sum(1 for actor in self._actors if not actor.gone)
+        return bool(self._backlog or self._sent or self._starting) or alive < self._target
 
     def events(self, timeout: float) -> list[Event]:
         self._poll_progress()
@@ -309,6 +316,8 @@ class RayExecutor:
                 done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             for ref in done:
                 self._collect(ref)
+        elif not self._backlog:
+            time.sleep(timeout)  # nothing out: the next actor is started after a pause
         self._check_start()
         events, self._backlog = self._backlog, []
         return events
@@ -403,4 +412,4 @@ class RayExecutor:
             if not actor.gone:
                 ray.kill(actor.handle)
         self._actors, self._sent, self._starting, self._polls, self._backlog = [], {}, {}, {}, []
-        self._shipped = 0
+        self._shipped = self._target = 0

@@ -95,6 +95,8 @@ class BatchRunner:
         try:
             executor.start(len(self._pending))
             self._loop(executor)
+            if self._pending and not self.stopped:
+                self._fail(f"no worker is left to analyse the {len(self._pending)} files still queued")
         finally:
             self._shutdown(executor)
         if self._fatal is not None:
