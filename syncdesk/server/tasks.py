@@ -8,7 +8,6 @@ the file raises ``SyncdeskError`` with a message the client sees.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -16,39 +15,15 @@ from ..core import (Analysis, AnalysisCache, CancelToken, SyncOverTime, analyze_
                     describe_tolerance, direction, judge_tolerance, load_analysis, parse_tolerance, save_analysis,
                     shift_audio, verdict)
 from ..core.export import Advice, plan_auto_fix
+from ..core.progress import StageProgress, analysis_stages
 from .config import options_from_dict
 
 #: seconds between progress messages
 PROGRESS_EVERY_S = 0.25
 #: each stage's share of a job: (start, end)
-_ANALYSIS_STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 0.5), "embeddings": (0.5, 1.0)}
-_WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}
 _EXPORT_STAGES = {"exporting": (0.0, 0.9), "verifying": (0.9, 1.0)}
 
 Send = Callable[[float, str], None]
-
-
-class Progress:
-    """The engine's ``progress(stage, fraction)`` as one fraction of the job, sent now and then."""
-
-    def __init__(self, send: Send, stages: dict[str, tuple[float, float]], span: tuple[float, float] = (0.0, 1.0)):
-        self._send = send
-        self._stages = stages
-        self._span = span
-        self._next = 0.0
-
-    def __call__(self, stage: str, fraction: float) -> None:
-        part = self._stages.get(stage)
-        now = time.monotonic()
-        if part is None or now < self._next:
-            return
-        self._next = now + PROGRESS_EVERY_S
-        within = part[0] + (part[1] - part[0]) * min(max(fraction, 0.0), 1.0)
-        self._send(self._span[0] + (self._span[1] - self._span[0]) * within, stage)
-
-
-def _analysis_stages(detector: str) -> dict[str, tuple[float, float]]:
-    return _WHOLE_FRAME_STAGES if detector == "whole-frame" else _ANALYSIS_STAGES
 
 
 def summary(analysis: Analysis, cached: bool) -> dict[str, Any]:
@@ -73,7 +48,7 @@ def summary(analysis: Analysis, cached: bool) -> dict[str, Any]:
     }
 
 
-def _analyse(spec: dict[str, Any], progress: Progress, cancel: CancelToken) -> tuple[Analysis, bool]:
+def _analyse(spec: dict[str, Any], progress: StageProgress, cancel: CancelToken) -> tuple[Analysis, bool]:
     options = options_from_dict(spec["options"])
     analysis, cached = analyze_cached(Path(spec["source"]), options, AnalysisCache(), progress=progress,
                                       cancel=cancel)
@@ -85,7 +60,7 @@ def _analyse(spec: dict[str, Any], progress: Progress, cancel: CancelToken) -> t
 
 def analyse(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]:
     detector = spec["options"]["detector"]
-    analysis, cached = _analyse(spec, Progress(send, _analysis_stages(detector)), cancel)
+    analysis, cached = _analyse(spec, StageProgress(send, analysis_stages(detector), PROGRESS_EVERY_S), cancel)
     save_analysis(analysis, spec["document"])
     return summary(analysis, cached)
 
@@ -119,7 +94,8 @@ def fix(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]
             analysis, cached = load_analysis(spec["analysis_document"]), True
         else:
             detector = spec["options"]["detector"]
-            analysis, cached = _analyse(spec, Progress(send, _analysis_stages(detector), (0.0, 0.6)), cancel)
+            progress = StageProgress(send, analysis_stages(detector), PROGRESS_EVERY_S, (0.0, 0.6))
+            analysis, cached = _analyse(spec, progress, cancel)
             export_span = (0.6, 1.0)
         save_analysis(analysis, spec["document"])
         analysed = summary(analysis, cached)
@@ -134,7 +110,7 @@ def fix(spec: dict[str, Any], send: Send, cancel: CancelToken) -> dict[str, Any]
     result: dict[str, Any] = {"written": False, "analysis": analysed, "message": reason, "details": [], "notes": []}
     if reason is not None:
         return result
-    progress = Progress(send, _EXPORT_STAGES, export_span)
+    progress = StageProgress(send, _EXPORT_STAGES, PROGRESS_EVERY_S, export_span)
     if over_time is not None:
         done = correct_audio(source, output, over_time, all_audio=spec.get("all_audio", False), progress=progress,
                              cancel=cancel)

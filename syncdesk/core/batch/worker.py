@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, SyncdeskError, WeightsError
 from ..media import open_input
 from ..options import AnalysisOptions
+from ..progress import StageProgress, analysis_stages
 from ..results import Analysis
 from ..tolerance import confident_parts
 from .store import DONE, ERROR, SKIPPED
@@ -45,28 +45,14 @@ CANCELLED, FATAL = "cancelled", "fatal"
 #: seconds between progress replies
 PROGRESS_EVERY_S = 0.5
 #: share of a file's time per stage: (start, end)
-_STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 0.5), "embeddings": (0.5, 1.0)}
-_WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}
 
 Outcome = tuple[str, Optional[dict[str, Any]], Optional[str]]
 
 
-class _Progress:
-    """The engine's ``progress(stage, fraction)`` as one fraction of the file, sent now and then."""
-
-    def __init__(self, send: Callable[[tuple[Any, ...]], bool], job_id: int, whole_frame: bool) -> None:
-        self._send = send
-        self._job_id = job_id
-        self._stages = _WHOLE_FRAME_STAGES if whole_frame else _STAGES
-        self._next = 0.0
-
-    def __call__(self, stage: str, fraction: float) -> None:
-        span = self._stages.get(stage)
-        now = time.monotonic()
-        if span is None or now < self._next:
-            return
-        self._next = now + PROGRESS_EVERY_S
-        self._send((PROGRESS, self._job_id, span[0] + (span[1] - span[0]) * fraction))
+def _progress(send: Callable[[tuple[Any, ...]], bool], job_id: int, detector: str) -> StageProgress:
+    """The engine's progress as one fraction of the file, sent to the runner now and then."""
+    return StageProgress(lambda overall, _stage: send((PROGRESS, job_id, overall)), analysis_stages(detector),
+                         PROGRESS_EVERY_S)
 
 
 def _send(conn: Connection, message: tuple[Any, ...]) -> bool:
@@ -107,7 +93,7 @@ def analyse_file(send: Callable[[tuple[Any, ...]], bool], job_id: int, path: Pat
         if not _has_video(path):
             return (SKIPPED, None, f"{path.name} has no video stream"), None
         analysis, _ = analyze_cached(path, options, cache, cancel=cancel,
-                                     progress=_Progress(send, job_id, options.detector == "whole-frame"))
+                                     progress=_progress(send, job_id, options.detector))
         return (DONE, summary(analysis), analysis.warnings[0] if analysis.warnings else None), analysis
     except Cancelled:
         return (CANCELLED, None, None), None
