@@ -137,9 +137,9 @@ def upscaled(video: Path, target: Path, height: int = 1080) -> Path:
 def _timed(method: Callable[..., torch.Tensor], tally: list[float]) -> Callable[..., torch.Tensor]:
     """``method`` with its windows and seconds added to ``tally`` (waiting for the GPU to finish)."""
 
-    def wrapper(self: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    def wrapper(self: torch.nn.Module, batch: torch.Tensor, *args: int) -> torch.Tensor:
         start = time.perf_counter()
-        out = method(self, batch)
+        out = method(self, batch, *args)
         if out.is_cuda:
             torch.cuda.synchronize()
         tally[0] += out.shape[0]
@@ -156,12 +156,12 @@ def stages(weights: Path, videos: Sequence[tuple[Path, str]], device: str) -> li
     from syncdesk.core.analysis import analyze
     from syncdesk.core.models.device import precision_in_use
     from syncdesk.core.options import AnalysisOptions
-    from syncdesk.core.sync.embed import WindowScorer
+    from syncdesk.core.sync import embed
     from syncdesk.core.sync.model import SyncNet
 
     torch.set_num_threads(1)
     tallies = {"video": [0.0, 0.0], "audio": [0.0, 0.0]}
-    WindowScorer._video_embeddings = _timed(WindowScorer._video_embeddings, tallies["video"])  # type: ignore
+    embed.video_embeddings = _timed(embed.video_embeddings, tallies["video"])  # type: ignore[assignment]
     SyncNet.forward_audio = _timed(SyncNet.forward_audio, tallies["audio"])  # type: ignore[method-assign]
     lines = ["| file | detector | length (s) | analysis (s) | stages (s) | video / audio windows | "
              "video / audio tower ms per window | CPU work outside the towers (s) |",

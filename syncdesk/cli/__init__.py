@@ -15,11 +15,11 @@ from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..core import Cancelled, SyncdeskError
-from . import analyze, batch, cache, fix, gui, models, serve
+from . import analyze, batch, cache, fix, gui, models, monitor, serve
 
 
 #: commands whose process runs an analysis: they get the malloc settings that keep memory flat
-ANALYSING_COMMANDS = ("analyze", "fix")
+ANALYSING_COMMANDS = ("analyze", "fix", "monitor")
 
 def version_text() -> str:
     """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_parser(commands)
     gui.add_parser(commands)
     serve.add_parser(commands)
+    monitor.add_parser(commands)
     return parser
 
 

@@ -132,7 +132,7 @@ class WindowScorer:
         if redo.any():
             tail, tail_index = self._tail[torch.as_tensor(redo)], self._tail_index[redo]
             lo, audio = self._audio_rows(tail_index, self.vshift, self.windows)
-            fixed = _distances(tail, audio, tail_index - lo, self.vshift)
+            fixed = window_distances(tail, audio, tail_index - lo, self.vshift)
             positions = np.searchsorted(np.asarray(self._index), self._tail_index[redo])
             rows[positions] = fixed
         self._rows = [rows]
@@ -142,13 +142,12 @@ class WindowScorer:
         count = min(count, max(0, (self._audio.windows - 1 - first) // self.stride + 1))
         if count > 0:
             span = (count - 1) * self.stride + WINDOW_FRAMES
-            clip = torch.from_numpy(np.stack(self._frames[:span]))  # T x H x W x 3 uint8
-            video = clip.to(self._device).permute(3, 0, 1, 2).unsqueeze(0).to(_dtype(self._model))
-            embeddings = self._video_embeddings(video).float()
+            video = video_input(self._model, self._frames[:span], self._device)
+            embeddings = video_embeddings(self._model, video, self.stride).float()
             indices = first + self.stride * np.arange(count)
             reach = max(self.vshift, self._wide.reach) if self._wide is not None else self.vshift
             lo, audio = self._audio_rows(indices, reach, self._audio.windows)
-            self._rows.append(_distances(embeddings, audio, indices - lo, self.vshift))
+            self._rows.append(window_distances(embeddings, audio, indices - lo, self.vshift))
             if self._wide is not None:
                 self._wide_rows(embeddings, audio, indices, lo)
             self._index.extend(indices.tolist())
@@ -165,14 +164,6 @@ class WindowScorer:
         recent = self._tail_index >= keep_from
         self._tail, self._tail_index = self._tail[torch.as_tensor(recent)], self._tail_index[recent]
 
-    def _video_embeddings(self, video: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return self._model.forward_video(video)
-        first_conv = self._model.netcnnlip[0]
-        stride = (self.stride, *first_conv.stride[1:])
-        features = F.conv3d(video, first_conv.weight, first_conv.bias, stride, first_conv.padding)
-        features = self._model.netcnnlip[1:](features)
-        return self._model.netfclip(features.squeeze(0).flatten(1).transpose(0, 1))
 
     def _audio_rows(self, indices: np.ndarray, reach: int, audio_windows: int) -> tuple[int, torch.Tensor]:
         """The first audio window index and the embeddings within ``reach`` of ``indices``,
@@ -186,7 +177,7 @@ class WindowScorer:
 
     def _wide_rows(self, video: torch.Tensor, audio: torch.Tensor, indices: np.ndarray, lo: int) -> None:
         reach = self._wide.reach
-        rows = _distances(video, audio, indices - lo, reach)
+        rows = window_distances(video, audio, indices - lo, reach)
         partner = indices[:, None] + np.arange(-reach, reach + 1)
         rows[(partner < 0) | (partner >= self._audio.windows)] = np.nan
         self._wide.add(indices, rows)
@@ -202,7 +193,25 @@ class WindowScorer:
         return np.concatenate(self._rows).astype(np.float32)
 
 
-def _distances(video: torch.Tensor, audio: torch.Tensor, centres: np.ndarray, reach: int) -> np.ndarray:
+def video_input(model: SyncNet, frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """``T`` crops (``H x W x 3`` uint8) as the video tower's input: 1 x 3 x T x H x W in its dtype."""
+    clip = torch.from_numpy(np.stack(frames))
+    return clip.to(device).permute(3, 0, 1, 2).unsqueeze(0).to(_dtype(model))
+
+
+def video_embeddings(model: SyncNet, video: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """The embeddings of windows ``0, stride, 2*stride ...`` of ``video`` (:func:`video_input`):
+    with ``stride`` > 1 the first convolution runs with that temporal stride, so skipped windows cost nothing."""
+    if stride == 1:
+        return model.forward_video(video)
+    first_conv = model.netcnnlip[0]
+    strides = (stride, *first_conv.stride[1:])
+    features = F.conv3d(video, first_conv.weight, first_conv.bias, strides, first_conv.padding)
+    features = model.netcnnlip[1:](features)
+    return model.netfclip(features.squeeze(0).flatten(1).transpose(0, 1))
+
+
+def window_distances(video: torch.Tensor, audio: torch.Tensor, centres: np.ndarray, reach: int) -> np.ndarray:
     """``||v_i - a_(i+k) + eps||`` for ``k = -reach..reach``; ``centres``: each window's own row in ``audio``."""
     shifts = 2 * reach + 1
     gather = torch.as_tensor(centres - reach, device=audio.device)[:, None] + torch.arange(shifts, device=audio.device)
