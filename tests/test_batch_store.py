@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from syncdesk.core.batch.scan import FoundFile, scan
 from syncdesk.core.batch.session import Settings, prepare
-from syncdesk.core.batch.store import DONE, ERROR, QUEUED, SKIPPED, JobStore, default_path
+from syncdesk.core.batch.store import (ANALYSIS, DONE, ERROR, QUEUED, RUNNING, SKIPPED, STORE_VERSION, JobStore,
+                                      RequestedJobs, default_path)
 from syncdesk.core.errors import SyncdeskError, WeightsError
 from syncdesk.core.options import AnalysisOptions
 
@@ -143,3 +145,74 @@ def test_prepare_queues_a_scan_once(tree, tmp_path):
         assert [j.id for j in again.jobs] == [j.id for j in batch.jobs]
         assert len(again.pending()) == 4
         assert again.refreshed(store).jobs == again.jobs
+
+
+# --------------------------------------------------------------------------- one store for batch and the server
+
+_V1_JOBS = """CREATE TABLE jobs (id INTEGER PRIMARY KEY, path BLOB NOT NULL, settings TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, result TEXT, message TEXT, analyses INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL NOT NULL, started_at REAL, finished_at REAL, UNIQUE (path, settings))"""
+
+
+def test_a_batch_queue_of_the_first_layout_keeps_its_jobs_and_gains_the_servers_table(tmp_path):
+    clip = _touch(tmp_path / "a.mp4")
+    found = _found(clip)
+    old = sqlite3.connect(tmp_path / "q.sqlite3")
+    old.execute(_V1_JOBS)
+    old.execute("INSERT INTO jobs (path, settings, size, mtime_ns, state, result, analyses, queued_at) "
+                "VALUES (?, 'k', ?, ?, 'done', '{\"offset_frames\": 2}', 1, 0)", (os.fsencode(clip), found.size,
+                                                                                found.mtime_ns))
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    with RequestedJobs(tmp_path / "q.sqlite3") as requested:  # the server may be the first to open it
+        job_id = requested.add(ANALYSIS, {"name": "b.avi"})
+    with JobStore(tmp_path / "q.sqlite3") as store:
+        [job] = store.enqueue([found], "k")  # a resumed batch: the finished job is kept, not queued again
+        assert (job.state, job.result, job.analyses) == (DONE, {"offset_frames": 2}, 1)
+    db = sqlite3.connect(tmp_path / "q.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == STORE_VERSION == 2
+    assert db.execute("SELECT id, state FROM requests").fetchall() == [(job_id, QUEUED)]
+
+
+def test_a_store_from_a_newer_syncdesk_is_refused_and_left_as_it_is(tmp_path):
+    newer = sqlite3.connect(tmp_path / "q.sqlite3")
+    newer.execute("CREATE TABLE future (x)")
+    newer.execute(f"PRAGMA user_version={STORE_VERSION + 1}")
+    newer.commit()
+    newer.close()
+    for opener in (JobStore, RequestedJobs):
+        with pytest.raises(SyncdeskError, match="newer syncdesk"):
+            opener(tmp_path / "q.sqlite3")
+    assert sqlite3.connect(tmp_path / "q.sqlite3").execute("SELECT name FROM sqlite_master").fetchall() == [("future",)]
+
+
+def test_the_servers_jobs_and_a_batch_share_one_file_without_touching_each_other(tmp_path):
+    clip = _found(_touch(tmp_path / "a.mp4"))
+    with JobStore(tmp_path / "q.sqlite3") as store, RequestedJobs(tmp_path / "q.sqlite3") as requested:
+        [batch_job] = store.enqueue([clip], "k")
+        store.start(batch_job.id)  # a batch runs while a server starts
+        job_id = requested.add(ANALYSIS, {"name": "x.avi"})
+        requested.claim()
+        assert requested.recover() == (1, 0)  # the server's running job, not the batch's
+        assert store.jobs([batch_job.id])[0].state == RUNNING
+        assert store.enqueue([clip], "k")[0].state == QUEUED  # the batch's resume, not the server's job
+        assert requested.get(job_id).state == QUEUED and requested.get(job_id).runs == 1
+
+
+def test_a_requested_job_is_claimed_once_by_concurrent_claims(tmp_path):
+    with RequestedJobs(tmp_path / "q.sqlite3") as requested:
+        ids = {requested.add(ANALYSIS, {"name": f"{n}.avi"}) for n in range(40)}
+    claimed: list[str] = []
+
+    def claim_all() -> None:
+        with RequestedJobs(tmp_path / "q.sqlite3") as own:  # a connection each, as two processes would have
+            while (job := own.claim()) is not None:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(claimed) == sorted(ids)  # every job once, none twice

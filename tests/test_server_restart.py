@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from syncdesk.core.batch.store import store_path
 from syncdesk.server.store import ANALYSIS, ERROR, MAX_RUNS, QUEUED, ServerStore
 
 from .oracle import make_flash_clip
@@ -96,7 +97,8 @@ def test_a_clean_stop_queues_the_running_job_for_the_next_start(tmp_path, media,
     finally:
         first.stop()
     assert first.process.returncode == -signal.SIGTERM  # uvicorn ends by the signal, after a clean stop
-    store = ServerStore(data / "server.sqlite3")
+    assert not (data / "server.sqlite3").exists()  # the batch store holds the server's jobs: one file for both
+    store = ServerStore(store_path(data))
     interrupted = store.get(slow["id"])
     store.close()
     assert interrupted.state == QUEUED and interrupted.runs == 0
@@ -110,7 +112,7 @@ def test_a_clean_stop_queues_the_running_job_for_the_next_start(tmp_path, media,
 
 
 def test_a_job_interrupted_too_often_fails_with_the_reason(tmp_path):
-    store = ServerStore(tmp_path / "server.sqlite3")
+    store = ServerStore(tmp_path / "q.sqlite3")
     job_id = store.add(ANALYSIS, {"name": "x.avi"})
     for run in range(MAX_RUNS):
         assert store.claim().id == job_id  # the server dies while it runs...

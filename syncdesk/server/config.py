@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..core import AnalysisOptions
+from ..core.batch.store import store_path
 from .security import Root
 
 DEFAULT_HOST = "127.0.0.1"
@@ -41,10 +42,15 @@ class ServerConfig:
     roots: tuple[Root, ...]
     options: AnalysisOptions  # the server's analysis options: each request's start from these
     token: str
-    data: Path  # the data folder: the queue file lives here, beside the batch queue
+    data: Path  # the data folder: the server's jobs live in its batch store
     workers: int = 1
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     keep_hours: float = DEFAULT_KEEP_HOURS
+
+    @property
+    def store(self) -> Path:
+        """The SQLite store the server keeps its jobs in: the one ``syncdesk batch`` uses."""
+        return store_path(self.data)
 
     @property
     def home(self) -> Path:

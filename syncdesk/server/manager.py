@@ -50,9 +50,8 @@ class JobManager:
         """Take the data folder's lock, recover what a killed server left, start dispatching."""
         self.lock.acquire()
         try:
-            self.store = ServerStore(self.config.data / "server.sqlite3")
+            self.store = ServerStore(self.config.store)
             queued, failed = self.store.recover()
-            self.store.settle_batches()
             if queued or failed:
                 log.warning("%d job(s) interrupted by a stop of the server: %d queued again, %d failed",
                             queued + failed, queued, failed)
