@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -149,9 +150,10 @@ def test_prepare_queues_a_scan_once(tree, tmp_path):
 
 # --------------------------------------------------------------------------- one store for batch and the server
 
-_V1_JOBS = """CREATE TABLE jobs (id INTEGER PRIMARY KEY, path BLOB NOT NULL, settings TEXT NOT NULL, size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, result TEXT, message TEXT, analyses INTEGER NOT NULL DEFAULT 0,
-    queued_at REAL NOT NULL, started_at REAL, finished_at REAL, UNIQUE (path, settings))"""
+_V1_JOBS = """CREATE TABLE jobs (id INTEGER PRIMARY KEY, path BLOB NOT NULL, settings TEXT NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, state TEXT NOT NULL, result TEXT, message TEXT,
+    analyses INTEGER NOT NULL DEFAULT 0, queued_at REAL NOT NULL, started_at REAL, finished_at REAL,
+    UNIQUE (path, settings))"""
 
 
 def test_a_batch_queue_of_the_first_layout_keeps_its_jobs_and_gains_the_servers_table(tmp_path):
@@ -165,7 +167,7 @@ def test_a_batch_queue_of_the_first_layout_keeps_its_jobs_and_gains_the_servers_
     old.execute("PRAGMA user_version=1")
     old.commit()
     old.close()
-    with RequestedJobs(tmp_path / "q.sqlite3") as requested:  # the server may be the first to open it
+    with closing(RequestedJobs(tmp_path / "q.sqlite3")) as requested:  # the server may be the first to open it
         job_id = requested.add(ANALYSIS, {"name": "b.avi"})
     with JobStore(tmp_path / "q.sqlite3") as store:
         [job] = store.enqueue([found], "k")  # a resumed batch: the finished job is kept, not queued again
@@ -189,7 +191,7 @@ def test_a_store_from_a_newer_syncdesk_is_refused_and_left_as_it_is(tmp_path):
 
 def test_the_servers_jobs_and_a_batch_share_one_file_without_touching_each_other(tmp_path):
     clip = _found(_touch(tmp_path / "a.mp4"))
-    with JobStore(tmp_path / "q.sqlite3") as store, RequestedJobs(tmp_path / "q.sqlite3") as requested:
+    with JobStore(tmp_path / "q.sqlite3") as store, closing(RequestedJobs(tmp_path / "q.sqlite3")) as requested:
         [batch_job] = store.enqueue([clip], "k")
         store.start(batch_job.id)  # a batch runs while a server starts
         job_id = requested.add(ANALYSIS, {"name": "x.avi"})
@@ -201,12 +203,12 @@ def test_the_servers_jobs_and_a_batch_share_one_file_without_touching_each_other
 
 
 def test_a_requested_job_is_claimed_once_by_concurrent_claims(tmp_path):
-    with RequestedJobs(tmp_path / "q.sqlite3") as requested:
+    with closing(RequestedJobs(tmp_path / "q.sqlite3")) as requested:
         ids = {requested.add(ANALYSIS, {"name": f"{n}.avi"}) for n in range(40)}
     claimed: list[str] = []
 
     def claim_all() -> None:
-        with RequestedJobs(tmp_path / "q.sqlite3") as own:  # a connection each, as two processes would have
+        with closing(RequestedJobs(tmp_path / "q.sqlite3")) as own:  # a connection each, as two processes would have
             while (job := own.claim()) is not None:
                 claimed.append(job.id)
 

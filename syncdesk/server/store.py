@@ -16,8 +16,8 @@ from ..core.batch.store import RequestedJob as JobRow
 from ..core.batch.store import RequestedJobs as ServerStore
 
 #: the store's names the server's modules use, from here
-__all__ = ["ANALYSIS", "BATCH", "CANCELLED_MESSAGE", "DONE", "ERROR", "FIX", "MAX_RUNS", "QUEUED", "JobRow", "ServerLock",
-           "ServerStore", "new_id"]
+__all__ = ["ANALYSIS", "BATCH", "CANCELLED_MESSAGE", "DONE", "ERROR", "FIX", "MAX_RUNS", "QUEUED", "JobRow",
+           "ServerLock", "ServerStore", "new_id"]
 
 LOCK_NAME = "server.lock"
 

@@ -302,13 +302,6 @@ class RequestedJobs:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "RequestedJobs":
-        return self
-
-    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()
-
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
