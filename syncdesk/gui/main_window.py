@@ -41,8 +41,11 @@ from .app_settings import AppSettings
 from .batch_panel import BatchPanel
 from .export_controller import VIDEO_FILTER, ExportController
 from .frame_source import Opened
+from .live_controller import StreamRequest
+from .live_view import LiveWindow
 from .media_lanes import MediaLanes
 from .offset_panel import OffsetPanel
+from .open_stream_dialog import OpenStreamDialog
 from .player import Player
 from .qc_controller import MARKERS, REPORT, QcController, QcExport
 from .session import Session
@@ -90,6 +93,7 @@ class MainWindow(QMainWindow):
         self.qc = QcController(self.pool, self)
         self.last_error: Optional[str] = None
         self._dialog: Optional[QMessageBox] = None
+        self.live_windows: list[LiveWindow] = []  # File ▸ Open stream…: one window per stream
 
         self.setWindowTitle("syncdesk")
         self.setAcceptDrops(True)
@@ -234,6 +238,8 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         a = self._action
         self.open_action = a("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "open")
+        self.open_stream_action = a("Open &stream…", self.open_stream_dialog, "Ctrl+Shift+O", "open_stream")
+        self.open_stream_action.setToolTip("Watch the lip sync of a stream, a capture device or a file as it plays")
         self.export_action = a("&Apply offset…", self.export, "Ctrl+E", "export")
         self.qc_report_action = a("Export &QC report…", lambda: self.export_qc(REPORT), None, "export_qc_report")
         self.markers_action = a("Export &markers…", lambda: self.export_qc(MARKERS), None, "export_markers")
@@ -264,6 +270,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addAction(self.open_stream_action)
         file_menu.addAction(self.export_action)
         file_menu.addActions([self.qc_report_action, self.markers_action])
         file_menu.addSeparator()
@@ -328,6 +335,32 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getOpenFileName(self, "Open video", start, VIDEO_FILTER)
         if name:
             self.open_video(Path(name))
+
+    def open_stream_dialog(self) -> None:
+        folder = self.video.parent if self.video else None
+        dialog = OpenStreamDialog(self.session.tolerance, self, folder)
+        if dialog.exec() == OpenStreamDialog.DialogCode.Accepted:
+            self.open_stream(dialog.request())
+
+    def open_stream(self, request: StreamRequest) -> Optional[LiveWindow]:
+        """A live view of ``request``'s source, its monitor started (on a thread of its own)."""
+        options = copy.deepcopy(self.options)
+        if WeightsDialog.needed(options.weights):
+            if not self.interactive:
+                self.show_error("SyncNet weights are missing", "Run `syncdesk models download` or pass --weights PATH.")
+                return None
+            dialog = WeightsDialog(self.pool, self)
+            if dialog.exec() != WeightsDialog.DialogCode.Accepted:
+                self.statusBar().showMessage("No SyncNet weights: the stream is not monitored.")
+                return None
+            options.weights = self.options.weights = dialog.weights_path()
+        live = LiveWindow(request, options)
+        live.setWindowIcon(self.windowIcon())
+        live.closed.connect(lambda: self.live_windows.remove(live) if live in self.live_windows else None)
+        self.live_windows.append(live)
+        live.show()
+        live.start()
+        return live
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -529,6 +562,8 @@ class MainWindow(QMainWindow):
             self.open_video(files[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        for live in list(self.live_windows):  # each stops its monitor and waits for it
+            live.close()
         self.player.close()
         self.batch.pause()  # running jobs go back to the queue: the next start resumes them
         self.pool.cancel_all()
