@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from ..core import AnalysisOptions
+from ..core.batch.processes import default_workers as default_workers  # the batch's: half the cores
 from ..core.batch.store import store_path
 from .security import Root
 
@@ -23,18 +23,6 @@ HOME_NAME = "server"
 def server_home(data: Path) -> Path:
     """The server's own folder: the token, the lock, uploads being received, one folder per job."""
     return data / HOME_NAME
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_workers() -> int:
-    """Half the cores (each worker's torch then gets two threads), at least one."""
-    return max(1, cpu_cores() // 2)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import ServerConfig, cpu_cores
-from .pool import Fatal, Finished, Lost, Progress, WorkerPool
+from ..core.batch.executors import Fatal, Finished, Lost, Progress
+from ..core.batch.processes import CANCELLED
+from .config import ServerConfig
+from .pool import worker_pool
 from .store import CANCELLED_MESSAGE, DONE, ERROR, JobRow, ServerLock, ServerStore
-from . import worker
 
 log = logging.getLogger("syncdesk.server")
 #: how long the dispatcher waits for a worker's message before looking at the queue again
@@ -34,7 +35,7 @@ class JobManager:
         self.config = config
         self.lock = ServerLock(config.home)
         self.store: Optional[ServerStore] = None
-        self.pool = WorkerPool(config.options, config.workers, max(1, cpu_cores() // config.workers))
+        self.pool = worker_pool(config.options)
         self._live: dict[str, tuple[float, str]] = {}
         self._cancels: set[str] = set()
         self._cancels_lock = threading.Lock()
@@ -104,14 +105,14 @@ class JobManager:
     def health(self) -> dict[str, object]:
         ready = self.pool.ready
         status = "degraded" if self.pool.fatal else ("ok" if ready else "starting")
-        return {"status": status, "workers": {"ready": ready, "total": self.pool.size},
+        return {"status": status, "workers": {"ready": ready, "total": self.config.workers},
                 "running": len(self._live), "problem": self.pool.fatal}
 
     # ------------------------------------------------------------------ the dispatcher thread
 
     def _run(self) -> None:
         assert self.store is not None
-        self.pool.start()
+        self.pool.launch(self.config.workers)
         try:
             while not self._stopping.is_set():
                 self._send_cancels()
@@ -136,7 +137,7 @@ class JobManager:
 
     def _dispatch(self) -> None:
         assert self.store is not None
-        while self.pool.fatal is not None or self.pool.idle() > 0:
+        while self.pool.fatal is not None or self.pool.free_slots() > 0:
             job = self.store.claim()
             if job is None:
                 return
@@ -144,7 +145,9 @@ class JobManager:
                 self.store.finish(job.id, ERROR, None, self.pool.fatal)
                 continue
             self._live[job.id] = (0.0, "starting")
-            self.pool.submit(job.kind, job.id, job.request)  # a failed send comes back as a Lost event
+            if not self.pool.submit(job.id, (job.kind, job.request)):  # its worker died: it never ran
+                self._live.pop(job.id, None)
+                self.store.release(job.id)
 
     def _handle(self, event: object) -> None:
         assert self.store is not None
@@ -153,9 +156,9 @@ class JobManager:
                 self._live[event.job_id] = (event.fraction, event.stage)
         elif isinstance(event, Finished):
             self._live.pop(event.job_id, None)
-            if event.outcome == worker.DONE:
+            if event.outcome == DONE:
                 self.store.finish(event.job_id, DONE, event.result, None)
-            elif event.outcome == worker.CANCELLED:
+            elif event.outcome == CANCELLED:
                 self.store.finish(event.job_id, ERROR, None, CANCELLED_MESSAGE)
             else:
                 self.store.finish(event.job_id, ERROR, None, self._public(event.job_id, event.message or "failed"))

@@ -3,8 +3,9 @@
 The runner (:mod:`.runner`) owns the queue: it hands an executor one file at a time, writes each
 event it gets back to the store (it is the store's only writer) and decides what a lost file
 becomes. An executor only runs analyses and reports on them. Two implement :class:`Executor`:
-:mod:`.local_executor` (worker processes on this machine, the default) and :mod:`.ray_executor`
-(actors on a Ray cluster). Both analyse a file with the same code (:mod:`.worker`).
+:mod:`.local_executor` (worker processes on this machine, the default: :mod:`.processes`' pool,
+which the server's workers use too) and :mod:`.ray_executor` (actors on a Ray cluster). Both
+analyse a file with the same code (:mod:`.worker`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
     from .ray_executor import RayExecutor
 
 EXECUTORS = ("local", "ray")
+#: a job's id: the batch queue's row id, or a server job's
+JobId = Union[int, str]
 
 
 @dataclass(frozen=True)
 class Progress:
-    job_id: int
+    job_id: JobId
     fraction: float
+    stage: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Finished:
     """An analysis ended: ``outcome`` is a store state (``done``, ``error``, ``skipped``) or the
     worker's ``cancelled`` / ``fatal``."""
 
-    job_id: int
+    job_id: JobId
     outcome: str
     result: Optional[dict[str, Any]]
     message: Optional[str]
@@ -48,7 +52,7 @@ class Lost:
     words (the runner puts the file's name before it) and becomes the error row's text once the
     file's tries are used up."""
 
-    job_id: int
+    job_id: JobId
     message: str
 
 

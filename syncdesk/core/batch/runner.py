@@ -22,17 +22,11 @@ from ..errors import SyncdeskError
 from ..options import AnalysisOptions
 from . import worker
 from .executors import Event, Executor, Fatal, Finished, Lost, Progress
-from .local_executor import LocalExecutor, cpu_cores
+from .local_executor import LocalExecutor
+from .processes import CANCEL_GRACE_S, default_workers
 from .store import ERROR, QUEUED, RUNNING, Job, JobStore
 
-#: how long running analyses get to notice a cancel before their workers are ended
-CANCEL_GRACE_S = 10.0
 _WAIT_S = 0.5
-
-
-def default_workers() -> int:
-    """Half the cores: each worker then gets two torch threads."""
-    return max(1, cpu_cores() // 2)
 
 
 @dataclass(frozen=True)
