@@ -57,11 +57,13 @@ class HistoryPlot(pg.PlotWidget):
         self.zero = pg.InfiniteLine(0.0, angle=0, movable=False,
                                     pen=pg.mkPen("#8A8F96", width=1, style=Qt.PenStyle.DashLine))
         self.trace = pg.PlotDataItem(pen=pg.mkPen((*POINT_COLOUR, 140), width=1.5), connect="finite")
-        self.points = pg.ScatterPlotItem(pen=None, size=6)
+        # one item per colour: a brush per point would be thousands of brushes at every update
+        self.points = pg.ScatterPlotItem(pen=None, size=6, brush=pg.mkBrush(*POINT_COLOUR))
+        self.outside_points = pg.ScatterPlotItem(pen=None, size=6, brush=pg.mkBrush(*OUTSIDE_COLOUR))
         for item in (self.band, self.zero):
             self.addItem(item, ignoreBounds=True)
-        self.addItem(self.trace)
-        self.addItem(self.points)
+        for item in (self.trace, self.points, self.outside_points):
+            self.addItem(item)
         self.band.hide()
         self._t = np.zeros(0)
         self._offsets = np.zeros(0)
@@ -96,10 +98,15 @@ class HistoryPlot(pg.PlotWidget):
         self._latest_t = float(self._t.max()) if self._t.size else 0.0
         self.trace.setData(self._t, self._offsets)
         known = ~np.isnan(self._offsets)
-        colours = [pg.mkBrush(*(OUTSIDE_COLOUR if outside else POINT_COLOUR)) for outside in self._outside[known]]
-        self.points.setData(x=self._t[known], y=self._offsets[known], brush=colours)
+        within, outside = known & ~self._outside, known & self._outside
+        self.points.setData(x=self._t[within], y=self._offsets[within])
+        self.outside_points.setData(x=self._t[outside], y=self._offsets[outside])
         if self.following:
             self._scroll()
+
+    def point_count(self) -> tuple[int, int]:
+        """Points drawn (within the tolerance, outside it)."""
+        return len(self.points.data), len(self.outside_points.data)
 
     def visible_x(self) -> tuple[float, float]:
         return tuple(self.getViewBox().viewRange()[0])
