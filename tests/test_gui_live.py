@@ -143,6 +143,16 @@ def test_a_step_shows_in_the_history_the_light_and_the_alarm_log(qtbot, app_wind
     assert target.read_text(encoding="utf-8").startswith("time_of_day,")
 
 
+def test_without_weights_no_monitor_starts(qtbot, tmp_path, step_clip):
+    from syncdesk.gui.app_settings import AppSettings
+
+    window = MainWindow(AppSettings(), AnalysisOptions(weights=tmp_path / "missing.model", detector="whole-frame"),
+                        interactive=False)
+    qtbot.addWidget(window)
+    assert window.open_stream(StreamRequest(str(step_clip), EBU)) is None
+    assert window.live_windows == [] and "syncdesk models download" in window.last_error
+
+
 def test_file_menu_has_open_stream(app_window):
     window = app_window()
     file_menu = window.menuBar().actions()[0].menu()
@@ -163,7 +173,8 @@ def test_an_unopenable_source_shows_a_dialog_with_the_reason(qtbot, app_window, 
     assert box is not None and box.isVisible() and box.objectName() == "live_error"
     message = box.text()
     assert "Traceback" not in message and "\n" not in message
-    assert {"http://127.0.0.1:9/x.m3u8": "127.0.0.1:9", "ftp://127.0.0.1/x.ts": "ftp://"}.get(source, "no such file") in message
+    expected = {"http://127.0.0.1:9/x.m3u8": "127.0.0.1:9", "ftp://127.0.0.1/x.ts": "ftp://"}
+    assert expected.get(source, "no such file") in message
     assert live.light_state == "stopped" and not live.stop_button.isEnabled()
     assert live.controller.wait(5_000) and not live.controller.running
 

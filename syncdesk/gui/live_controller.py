@@ -132,7 +132,8 @@ class LiveController(QObject):
         feed, gate = self._feed, self.gate
 
         def job(_progress: ProgressCallback, cancel: CancelToken) -> str:
-            from ..core.monitor import Monitor, MonitorSettings, parse_source  # torch: loaded here, not on the GUI thread
+            # torch: loaded here, never on the GUI thread
+            from ..core.monitor import Monitor, MonitorSettings, parse_source
             from ..core.monitor.updates import status_words
 
             source = parse_source(request.source)
