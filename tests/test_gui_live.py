@@ -258,6 +258,15 @@ def test_pause_freezes_the_picture_and_plot_but_never_the_light_or_the_alarms(vi
     assert np.isnan(view.plot.trace.yData).any()  # the loss is a gap in the line
 
 
+def test_a_loss_ends_the_alarm_going_on(view):
+    view.add_update(update(1.0, 160.0, "outside", 4.0, alarm=True))
+    assert "(going on)" in view.alarm_table.item(0, 4).text()
+    view.add_update(update(1.0, None, "lost"))
+    assert view.alarm_table.rowCount() == 2 and view.light_state == GREY
+    assert view.alarm_table.item(0, 2).text().startswith("lost") and "(going on)" in view.alarm_table.item(0, 4).text()
+    assert view.alarm_table.item(1, 2).text() == "outside" and view.alarm_table.item(1, 4).text() == "4 s"
+
+
 def test_history_and_alarm_log_stay_bounded():
     state = LiveState(alarm_after_s=0.0, max_alarms=50)
     for n in range(4 * 3600 * 2):  # four hours at an update every 0.5 s

@@ -328,10 +328,16 @@ class LiveWindow(QWidget):
         """Row 0 is the newest alarm: a new one is inserted there, the one going on is updated there."""
         table = self.alarm_table
         if row is not self._shown_row:
+            if self._shown_row is not None:  # the one before may have ended with this update
+                self._fill_alarm(0, self._shown_row)
             table.insertRow(0)
             self._shown_row = row
             while table.rowCount() > len(self.state.alarms):
                 table.removeRow(table.rowCount() - 1)
+        self._fill_alarm(0, row)
+        self.save_button.setEnabled(self._saving is None)
+
+    def _fill_alarm(self, index: int, row: AlarmRow) -> None:
         lost = row.kind == LOST_ALARM
         what = f"lost ({row.reason})" if lost and row.reason else ("lost" if lost else "outside")
         lasted = f"{row.lasted_s:.0f} s" + (" (going on)" if row.open else "")
@@ -349,8 +355,7 @@ class LiveWindow(QWidget):
                 font = item.font()
                 font.setBold(True)
                 item.setFont(font)
-            table.setItem(0, column, item)
-        self.save_button.setEnabled(True)
+            self.alarm_table.setItem(index, column, item)
 
     def toggle_pause(self) -> None:
         if self.pause_button.isEnabled():
