@@ -110,6 +110,12 @@ class _Alarms:
                 pass
 
 
+def _usage(message: str) -> int:
+    """Bad usage found after parsing: one line, exit 2, as argparse's own errors."""
+    print(f"syncdesk monitor: error: {message} (see syncdesk monitor --help)", file=sys.stderr)
+    return 2
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -118,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core.monitor import Monitor, MonitorSettings, alarm_line, human_line, parse_source
 
     if args.on_alarm is not None and not args.on_alarm:
-        raise SyncdeskError("--on-alarm needs a command to run")
+        return _usage("--on-alarm needs a command to run")
+    if args.every > args.window:
+        return _usage(f"--every ({args.every:g} s) must not be longer than --window ({args.window:g} s)")
     options = options_from(args)
     source = parse_source(args.source)
     settings = MonitorSettings(window_s=args.window, every_s=args.every, tolerance=args.tolerance,

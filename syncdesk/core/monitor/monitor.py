@@ -249,14 +249,14 @@ class Monitor:
                     stream_s=round(epoch.stream_s + (lo + hi) / 2 / ANALYSIS_FPS, 3),
                     boxes={k: list(v) for k, v in state.faces.boxes.items()})
         min_frames = min(self.options.min_track, MIN_LIVE_FRAMES, (hi - lo) // 2)
-        curves, weights, ids, faces = [], [], [], 0
+        curves, weights, ids = [], [], []
+        seen = faces = 0  # tracks on screen in the window; those long and big enough to count
         for track in state.tracks.values():
             on_screen, size = track.presence(lo, hi)
-            if on_screen == 0:
+            seen += on_screen > 0
+            if on_screen < max(1, min_frames) or (not self._engine.whole_frame and size < self.options.min_face_size):
                 continue
             faces += 1
-            if on_screen < min_frames or (not self._engine.whole_frame and size < self.options.min_face_size):
-                continue
             curve = track.curve(lo, hi - WINDOW_FRAMES + 1)
             if curve is None:
                 continue
@@ -266,8 +266,8 @@ class Monitor:
             ids.append(track.id)
         pooled = pool(curves, weights)
         if pooled is None:
-            reason = ("no face on screen" if not faces else
-                      "no face big and long enough" if not curves else "no speech that matches a face")
+            reason = ("no face on screen" if not seen else "no face big and long enough" if not faces
+                      else "no sound yet" if state.audio.ready == 0 else "no speech near the faces")
             return MonitorUpdate(offset_ms=None, confidence=0.0, status=NO_EVIDENCE, latency_s=None, faces=faces,
                                  reason=reason, **base)
         reading = read_curve(pooled)

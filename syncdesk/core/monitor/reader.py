@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..media import ANALYSIS_FPS, AUDIO_RATE, FrameConverter, decode_packet
-from .sources import OPEN_TIMEOUT_S, READ_TIMEOUT_S, Source, check_source, open_error
+from .sources import OPEN_TIMEOUT_S, READ_TIMEOUT_S, Source, check_source, open_error, playlist_ended
 
 #: a timestamp that jumps forward by more than this, or back by more than a frame, starts a new epoch
 MAX_JUMP_S = 3.0
@@ -45,7 +45,7 @@ class Epoch:
     fps: float  # the source's frame rate, as the stream says
     width: int
     height: int
-    reason: str  # "start", "discontinuity", "reconnect", "loop"
+    reason: str  # "start", "discontinuity" or "reconnect"
 
 
 @dataclass
@@ -190,16 +190,16 @@ class StreamReader:
                     continue
                 if self._stop.is_set():
                     return
-                self._close_epoch()
                 if self.loop and played:
-                    continue
-                if self.source.kind in ("file", "hls") or not played:
+                    continue  # the next pass goes on with this epoch's clock (:meth:`_read` set the shift)
+                self._close_epoch()
+                if self.source.kind == "file" or not played or (self.source.kind == "hls" and playlist_ended(self.source)):
                     if not played:
                         self._put(Failed(MediaError(f"{self.source.label}: no decodable picture")))
                     else:
                         self._put(Ended())
                     return
-                failures = self._lose("the stream ended", failures)
+                failures = self._lose("the stream ended" if self.source.kind != "hls" else "the playlist stopped answering", failures)
         except Exception as exc:  # a bug must end the monitor with a message, never hang it
             self._put(Failed(MediaError(f"reading {self.source.label} failed: {exc}")))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import MediaError
 
@@ -101,3 +101,27 @@ def open_error(source: Source, exc: BaseException) -> MediaError:
         return MediaError(f"cannot connect to {source.label} ({reason})")
     what = "not a video file, or it is corrupt" if source.is_file else "no playable audio and video there"
     return MediaError(f"cannot open {source.label}: {what} ({reason})")
+
+
+def playlist_ended(source: Source, timeout_s: float = READ_TIMEOUT_S) -> bool:
+    """Whether an HLS playlist says it is complete (``#EXT-X-ENDLIST``). FFmpeg's HLS reader ends
+    the same way when a live playlist's server goes away and when a finished one plays out; only the
+    playlist tells the two apart. A master playlist is followed to its first variant. Unreachable:
+    not ended (the monitor reports the stream lost and tries again)."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    url = source.url
+    for _ in range(2):  # the master playlist, then its first variant
+        try:
+            with urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 - the user's own http(s) URL
+                text = answer.read(1 << 20).decode("utf-8", "replace")
+        except (URLError, OSError, ValueError):
+            return False
+        if "#EXT-X-ENDLIST" in text:
+            return True
+        variants = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if "#EXT-X-STREAM-INF" not in text or not variants:
+            return False
+        url = urljoin(url, variants[0])
+    return False

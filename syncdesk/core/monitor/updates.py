@@ -23,7 +23,7 @@ class MonitorUpdate:
     offset_frames: Optional[float] = None  # the offset in the source's own frames
     window_s: float = 0.0  # the stretch of stream the reading rests on
     speaker: Optional[int] = None  # the track that carries the reading
-    faces: int = 0  # tracks with a face in the window
+    faces: int = 0  # face tracks in the window long and big enough to count
     epoch: int = 0  # changes at every discontinuity or reconnect
     stream_s: Optional[float] = None  # the stream's own timestamp at the window's centre
     tolerance: Optional[str] = None  # the tolerance's label, when one was given
