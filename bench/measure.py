@@ -29,6 +29,7 @@ class Measurement:
     peak_rss_bytes: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # user + system time of the child and its reaped descendants
 
     @property
     def peak_rss_mib(self) -> float:
@@ -115,4 +116,5 @@ def measure(
         peak_rss_bytes=max(kernel_peak, sampled_peak),
         stdout=stdout_path.read_text(errors="replace"),
         stderr=stderr_path.read_text(errors="replace"),
+        cpu_s=usage.ru_utime + usage.ru_stime,
     )

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator, Optional, Union
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
@@ -193,15 +194,23 @@ class StreamReader:
                 if self.loop and played:
                     continue  # the next pass goes on with this epoch's clock (:meth:`_read` set the shift)
                 self._close_epoch()
-                if self.source.kind == "file" or not played or (self.source.kind == "hls" and playlist_ended(self.source)):
+                if not played or self._finished():
                     if not played:
                         self._put(Failed(MediaError(f"{self.source.label}: no decodable picture")))
                     else:
                         self._put(Ended())
                     return
-                failures = self._lose("the stream ended" if self.source.kind != "hls" else "the playlist stopped answering", failures)
+                ended = "the playlist stopped answering" if self.source.kind == "hls" else "the stream ended"
+                failures = self._lose(ended, failures)
         except Exception as exc:  # a bug must end the monitor with a message, never hang it
             self._put(Failed(MediaError(f"reading {self.source.label} failed: {exc}")))
+
+    def _finished(self) -> bool:
+        """Whether the end of the data is the end of the source: a file's or a progressive download's
+        end is; an HLS playlist's only when the playlist says so; a UDP, RTP, RTMP or SRT stream never ends."""
+        if self.source.kind == "hls":
+            return playlist_ended(self.source)
+        return self.source.is_file or urlsplit(self.source.url).scheme.lower() in ("http", "https")
 
     def _lose(self, reason: str, failures: int) -> int:
         """Report the loss once per outage, close the epoch, wait the back-off; the next failure count."""
