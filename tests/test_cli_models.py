@@ -23,12 +23,15 @@ PAYLOADS = {name: random.Random(name).randbytes(200_000) for name in weights.MOD
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Serves ``PAYLOADS[name]`` at ``/<name>`` (whole files only)."""
+    """Serves ``PAYLOADS[name]`` at ``/<name>`` (whole files only); 404 for any other path."""
+
+    requested: list[str] = []  # every path asked for, in order (reset by the ``server`` fixture)
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        _Handler.requested.append(self.path)
         body = PAYLOADS.get(self.path.strip("/"))
         if body is None:
             self.send_error(404)
@@ -58,6 +61,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    _Handler.requested = []
     for name in PAYLOADS:
         monkeypatch.setenv(f"SYNCDESK_MODEL_URL_{name.upper()}", f"{base}/{name}")
     yield base
@@ -116,15 +120,67 @@ def test_list_shows_each_state(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_download_all(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """No NAME: SyncNet then S3FD, both verified, and ``--detector auto`` now means the published S3FD."""
+    from syncdesk.core.faces.choose import resolve_name
+
+    assert resolve_name("auto") == "haar"
     assert main(["models", "download", "--quiet"]) == 0
     out = capsys.readouterr().out
+    assert _Handler.requested == ["/syncnet", "/s3fd"]
     for name, body in PAYLOADS.items():
         path = weights.model_path(name)
         assert path.read_bytes() == body
         assert f"{name}: downloaded and verified: {path}" in out
+    assert resolve_name("auto") == "s3fd"
     assert main(["models", "download", "syncnet"]) == 0
     assert "syncnet: already downloaded" in capsys.readouterr().out
+    assert main(["models", "download"]) == 0
+    assert capsys.readouterr().out.count("already downloaded and verified") == 2
+    assert _Handler.requested == ["/syncnet", "/s3fd"]  # nothing fetched again
     assert main(["models", "verify"]) == 0
+
+
+def test_download_all_when_s3fd_fails_after_syncnet(server: str, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """S3FD is optional without a NAME: exit 0, SyncNet ready, two warning lines saying what to do."""
+    monkeypatch.setenv("SYNCDESK_MODEL_URL_S3FD", f"{server}/gone")
+    assert main(["models", "download", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert _Handler.requested == ["/syncnet", "/gone"]
+    assert f"syncnet: downloaded and verified: {weights.model_path('syncnet')}" in captured.out
+    assert weights.model_path("syncnet").read_bytes() == PAYLOADS["syncnet"]
+    assert not weights.model_path("s3fd").exists()
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("syncdesk: warning: ") for line in lines)
+    assert "s3fd was not downloaded" in lines[0] and "404" in lines[0]
+    assert "SyncNet is ready and analyses work, with the bundled face detector" in lines[1]
+    assert "`syncdesk models download s3fd`" in lines[1] and "small and turned faces" in lines[1]
+
+    # named, S3FD is required: the same failure is an error (exit 1, one line)
+    assert main(["models", "download", "s3fd", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("syncdesk: error: downloading s3fd: the server answered 404") and err.count("\n") == 1
+    assert main(["models", "download", "syncnet", "s3fd", "-q"]) == 1  # syncnet already there, s3fd fails
+
+
+def test_download_all_stops_when_syncnet_fails(server: str, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Without SyncNet nothing can be analysed: exit 1, and S3FD is not fetched."""
+    monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", f"{server}/gone")
+    assert main(["models", "download", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("syncdesk: error: downloading syncnet: the server answered 404") and err.count("\n") == 1
+    assert _Handler.requested == ["/gone"]
+    assert not weights.model_path("syncnet").exists() and not weights.model_path("s3fd").exists()
+
+
+def test_download_help_says_what_no_name_fetches_and_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["models", "download", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "With no NAME, SyncNet is fetched first, then the S3FD face detector" in text
+    assert "also 0 when SyncNet is ready but S3FD could not be fetched" in text
+    assert "1 when a named model, or SyncNet, could not be fetched" in text
 
 
 def test_download_replaces_a_corrupted_file(server: str) -> None:

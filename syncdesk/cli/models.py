@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, Sequence
 
 from ..core import DATA_DIR_ENV, MODELS, WeightsError, download_model, human_size, model_path, models_dir, verify_model
@@ -50,7 +51,12 @@ def _add_download(actions: Any) -> None:
     parser = actions.add_parser(
         "download", help="download (or resume) the weights and check their SHA-256",
         description="Download the weights into the data directory. An interrupted download "
-                    "resumes; a file is moved into place only when its SHA-256 matches.")
+                    "resumes; a file is moved into place only when its SHA-256 matches. "
+                    "With no NAME, SyncNet is fetched first, then the S3FD face detector (for small "
+                    "and turned faces; `--detector auto` uses it once it is there). Exit status: 0 "
+                    "when every model asked for is ready; with no NAME, also 0 when SyncNet is ready "
+                    "but S3FD could not be fetched (a warning says so: analyses then use the bundled "
+                    "detector); 1 when a named model, or SyncNet, could not be fetched.")
     _names_arg(parser, "models to download")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
@@ -93,14 +99,31 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    for name in _selected(args.names):
+    names = _selected(args.names)
+    #: with no NAME only SyncNet is needed to analyse; S3FD (better faces) may fail with a warning
+    optional = set() if args.names else set(names) - {"syncnet"}
+    for name in names:
         if verify_model(name).status == "ok":
             print(f"{name}: already downloaded and verified: {model_path(name)}")
             continue
-        with ByteBar(name, quiet=args.quiet) as bar:
-            path = download_model(name, progress=bar, timeout=args.timeout)
+        try:
+            with ByteBar(name, quiet=args.quiet) as bar:
+                path = download_model(name, progress=bar, timeout=args.timeout)
+        except WeightsError as exc:
+            if name not in optional:
+                raise
+            _optional_failed(name, exc)
+            continue
         print(f"{name}: downloaded and verified: {path}")
     return 0
+
+
+def _optional_failed(name: str, exc: WeightsError) -> None:
+    """Two lines on stderr: why ``name`` (S3FD) is missing; that SyncNet is ready and what to run later."""
+    print(f"syncdesk: warning: {name} was not downloaded: {exc}", file=sys.stderr)
+    print(f"syncdesk: warning: SyncNet is ready and analyses work, with the bundled face detector; "
+          f"run `syncdesk models download {name}` later for the {MODELS[name].description} "
+          "(it finds small and turned faces)", file=sys.stderr)
 
 
 def run_verify(args: argparse.Namespace) -> int:
