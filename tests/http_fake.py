@@ -12,8 +12,9 @@ CHUNK = 16_384
 
 
 class FakeServer:
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, filename: str = "syncnet_v2.model") -> None:
         self.payload = payload
+        self.filename = filename  # the last part of :attr:`url` (any path gets the payload)
         self.ranges: list[Optional[str]] = []  # the Range header of every request
         self.fail_with: list[int] = []  # statuses answered first, one per request
         self.status = 200  # answered to every request while not 200
@@ -27,7 +28,7 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/syncnet_v2.model"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{self.filename}"
 
     def start(self) -> FakeServer:
         self.thread.start()

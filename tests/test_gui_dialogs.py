@@ -32,6 +32,7 @@ from .test_cache import fill_cache
 
 PAYLOAD = random.Random(20240602).randbytes(300_000)
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+S3FD_PAYLOAD = random.Random(20240603).randbytes(400_000)
 
 
 # --------------------------------------------------------------------------- AppSettings
@@ -277,8 +278,20 @@ def test_settings_dialog_model_folder(qtbot, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    """A local server the manager downloads from, with the spec expecting its payload's sha256."""
+def s3fd_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    """S3FD's local server (the dialog fetches it after SyncNet), the spec expecting its payload."""
+    srv = FakeServer(S3FD_PAYLOAD, "sfd_face.pth").start()
+    monkeypatch.setenv("SYNCDESK_MODEL_URL_S3FD", srv.url)
+    monkeypatch.setitem(weights.MODELS, "s3fd", dataclasses.replace(
+        weights.MODELS["s3fd"], sha256=hashlib.sha256(S3FD_PAYLOAD).hexdigest()))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, s3fd_server: FakeServer) -> Iterator[FakeServer]:
+    """A local server the manager downloads SyncNet from, with the spec expecting its payload's
+    sha256 (and ``s3fd_server`` for S3FD)."""
     srv = FakeServer(PAYLOAD).start()
     monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", srv.url)
     monkeypatch.setitem(weights.MODELS, "syncnet",
@@ -319,24 +332,126 @@ def test_needed() -> None:
     assert not WeightsDialog.needed(path)
 
 
-def test_download_moves_the_bar_and_accepts(qtbot, server: FakeServer, pool: WorkerPool) -> None:
+def _steps(dialog: WeightsDialog) -> dict[str, list[int]]:
+    """The bar's values while it has a size, by the status line shown at the time."""
+    seen: dict[str, list[int]] = {}
+    dialog.progress.valueChanged.connect(
+        lambda value: seen.setdefault(dialog.status.text(), []).append(value) if dialog.progress.maximum() else None)
+    return seen
+
+
+def test_download_fetches_syncnet_then_s3fd_and_accepts(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                                        pool: WorkerPool) -> None:
     dialog = _weights_dialog(qtbot, pool)
-    assert "about 52 MB" in dialog.findChild(QLabel, "intro").text()
-    values: list[int] = []
-    dialog.progress.valueChanged.connect(values.append)
+    intro = dialog.findChild(QLabel, "intro").text()
+    assert "about 52 MB" in intro and "S3FD face detector (about 86 MB)" in intro
+    assert "small and turned faces" in intro and "still work, with the bundled detector" in intro
+    seen = _steps(dialog)
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
         _press(qtbot, dialog, "download")
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert dialog.weights_path() == weights.model_path("syncnet")
     assert dialog.weights_path().read_bytes() == PAYLOAD
-    assert values[-1] == len(PAYLOAD) and dialog.progress.maximum() == len(PAYLOAD)
-    assert len(set(values)) > 2 and values == sorted(values)
-    assert dialog.progress.format() == "300.0 kB of 300.0 kB"  # core.human_size, as the CLI prints sizes
+    assert weights.model_path("s3fd").read_bytes() == S3FD_PAYLOAD
+    assert [weights.verify(name).status for name in ("syncnet", "s3fd")] == ["ok", "ok"]
+    assert dialog.notice() == ""
+
+    # one bar per file, in order: SyncNet first, then S3FD with SyncNet said to be ready
+    assert list(seen) == ["Downloading the SyncNet weights (1 of 2)…",
+                          "SyncNet is ready. Downloading the S3FD face detector (2 of 2)…"]
+    for values, size in zip(seen.values(), (len(PAYLOAD), len(S3FD_PAYLOAD))):
+        assert values[-1] == size and len(set(values)) > 2 and values == sorted(values)
+    assert dialog.progress.format() == "400.0 kB of 400.0 kB"  # core.human_size, as the CLI prints sizes
+    assert server.ranges and s3fd_server.ranges
+
+
+def test_download_skips_an_s3fd_already_there(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                              pool: WorkerPool) -> None:
+    path = weights.model_path("s3fd")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(S3FD_PAYLOAD)
+    assert weights.verify("s3fd").status == "ok"
+    dialog = _weights_dialog(qtbot, pool)
+    assert "S3FD" not in dialog.findChild(QLabel, "intro").text()
+    seen = _steps(dialog)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        _press(qtbot, dialog, "download")
+    assert list(seen) == ["Downloading the SyncNet weights…"]
+    assert dialog.weights_path().read_bytes() == PAYLOAD and s3fd_server.ranges == []
+
+
+@pytest.mark.parametrize("how", ["404", "checksum"])
+@pytest.mark.parametrize("then", ["continue", "retry"])
+def test_s3fd_failing_after_syncnet_goes_on_with_syncnet(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                                         pool: WorkerPool, monkeypatch: pytest.MonkeyPatch,
+                                                         how: str, then: str) -> None:
+    published = weights.MODELS["s3fd"]
+    if how == "404":
+        s3fd_server.status = 404
+    else:
+        monkeypatch.setitem(weights.MODELS, "s3fd", dataclasses.replace(published, sha256="0" * 64))
+    dialog = _weights_dialog(qtbot, pool)
+    _press(qtbot, dialog, "download")
+    qtbot.waitUntil(dialog.continue_button.isVisible, timeout=30_000)
+
+    assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
+    assert weights.verify("syncnet").status == "ok"
+    assert [p.name for p in weights.model_path("s3fd").parent.iterdir() if p.name.startswith("sfd")
+            and p.suffix != ".lock"] == []  # no S3FD file, whole or partial
+    status, error = dialog.status.text(), dialog.error.text()
+    assert status.startswith("SyncNet is ready: analyses work, with the bundled face detector.")
+    assert "small and turned faces" in status and "`syncdesk models download s3fd`" in status
+    assert error.startswith("S3FD: ") and "\n" not in error and "Traceback" not in error
+    assert ("404" in error) if how == "404" else ("checksum mismatch for s3fd" in error)
+    assert dialog.status.isVisible() and dialog.error.isVisible()
+    assert dialog.quit_button.isHidden() and dialog.choose_button.isHidden()  # SyncNet is there: go on
+    assert dialog.progress.isHidden() and dialog.cancel_button.isHidden()
+    assert dialog.download_button.text() == "Retry S3FD" and dialog.continue_button.isDefault()
+
+    if then == "continue":
+        with qtbot.waitSignal(dialog.accepted):
+            _press(qtbot, dialog, "continue")
+        assert "`syncdesk models download s3fd`" in dialog.notice()
+    else:  # the network is back: Retry fetches S3FD only
+        s3fd_server.status = 200
+        monkeypatch.setitem(weights.MODELS, "s3fd", published)
+        asked = len(server.ranges)
+        with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+            _press(qtbot, dialog, "download")
+        assert weights.model_path("s3fd").read_bytes() == S3FD_PAYLOAD
+        assert len(server.ranges) == asked and dialog.notice() == ""
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert dialog.weights_path() == weights.model_path("syncnet")
+
+
+def test_cancel_during_s3fd_goes_on_with_syncnet(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                                 pool: WorkerPool) -> None:
+    s3fd_server.chunk_delay = 0.05  # ~1.2 s for the whole file
+    dialog = _weights_dialog(qtbot, pool)
+    _press(qtbot, dialog, "download")
+    qtbot.waitUntil(lambda: "S3FD" in dialog.status.text() and dialog.progress.value() > 0, timeout=10_000)
+    assert dialog.progress.value() < len(S3FD_PAYLOAD)
+    assert dialog.quit_button.isHidden() and not dialog.download_button.isEnabled()
+    _press(qtbot, dialog, "cancel")
+    qtbot.waitUntil(dialog.continue_button.isVisible, timeout=10_000)
+    assert dialog.error.text() == "S3FD: the download was cancelled"
+    assert "`syncdesk models download s3fd`" in dialog.status.text()
+    folder = weights.model_path("s3fd").parent
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".lock") == [
+        "syncnet_v2.model", "syncnet_v2.model.json"]  # SyncNet and its hash record; no partial S3FD
+    with FileLock(folder / "sfd_face.pth.lock").acquire(timeout=0):
+        pass
+
+    with qtbot.waitSignal(dialog.accepted):  # Escape (and the close button) go on with SyncNet too
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.weights_path().read_bytes() == PAYLOAD
+    assert "`syncdesk models download s3fd`" in dialog.notice()
 
 
 @pytest.mark.parametrize("how", ["404", "closed port"])
-def test_failed_download_shows_the_error_and_retries(qtbot, server: FakeServer, pool: WorkerPool,
-                                                     monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+def test_failed_download_shows_the_error_and_retries(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                                     pool: WorkerPool, monkeypatch: pytest.MonkeyPatch,
+                                                     how: str) -> None:
     if how == "404":
         server.status = 404
     else:
@@ -354,15 +469,19 @@ def test_failed_download_shows_the_error_and_retries(qtbot, server: FakeServer, 
     assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
     assert dialog.download_button.text() == "Retry" and dialog.download_button.isEnabled()
     assert dialog.progress.isHidden() and dialog.cancel_button.isHidden()
+    assert dialog.quit_button.isVisible() and dialog.continue_button.isHidden()
+    assert s3fd_server.ranges == []  # S3FD waits for SyncNet
 
     server.status = 200  # the network is back: Retry succeeds
     monkeypatch.setenv("SYNCDESK_MODEL_URL_SYNCNET", server.url)
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
         _press(qtbot, dialog, "download")
     assert dialog.weights_path().read_bytes() == PAYLOAD
+    assert weights.model_path("s3fd").read_bytes() == S3FD_PAYLOAD
 
 
-def test_cancel_during_a_slow_download(qtbot, server: FakeServer, pool: WorkerPool) -> None:
+def test_cancel_during_a_slow_download(qtbot, server: FakeServer, s3fd_server: FakeServer,
+                                       pool: WorkerPool) -> None:
     server.chunk_delay = 0.05  # ~1 s for the whole file
     dialog = _weights_dialog(qtbot, pool)
     ticks: list[int] = []
@@ -382,18 +501,20 @@ def test_cancel_during_a_slow_download(qtbot, server: FakeServer, pool: WorkerPo
     assert not dialog.error.isVisible()
     folder = weights.model_path("syncnet").parent
     assert [p.name for p in folder.iterdir() if p.suffix != ".lock"] == []  # no partial file
+    assert s3fd_server.ranges == []
     with FileLock(folder / "syncnet_v2.model.lock").acquire(timeout=0):  # the lock (an empty file) is free
         pass
 
 
-def test_choose_a_valid_file(qtbot, pool: WorkerPool, random_weights: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_choose_a_valid_file(qtbot, pool: WorkerPool, random_weights: Path, server: FakeServer,
+                             s3fd_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(weights_dialog.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *args, **kwargs: (str(random_weights), "")))
     dialog = _weights_dialog(qtbot, pool)
     with qtbot.waitSignal(dialog.accepted, timeout=30_000):
         _press(qtbot, dialog, "choose")
     assert dialog.weights_path() == random_weights
+    assert server.ranges == [] and s3fd_server.ranges == []  # a chosen file downloads nothing
 
 
 @pytest.mark.parametrize("content, expected", [
