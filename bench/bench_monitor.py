@@ -98,7 +98,7 @@ def analyze_wall(clip: Path, weights: Path, work: Path) -> float:
 
 def keeps_up(clips: list[tuple[Path, str]], weights: Path, work: Path, runs: int) -> list[str]:
     lines = ["| stream | length s | monitor wall s (median of %d) | processing s per stream s | CPU cores busy | "
-             "confident updates | analyze wall s | monitor / analyze |" % runs, "|---|---|---|---|---|---|---|---|"]
+             "updates with a face | analyze wall s | monitor / analyze |" % runs, "|---|---|---|---|---|---|---|---|"]
     for clip, name in clips:
         length = duration_s(clip)
         walls, cpus = [], []

@@ -56,6 +56,9 @@ from .weights_dialog import WeightsDialog
 from .workers import Worker, WorkerPool
 
 
+MISSING_WEIGHTS = "Run `syncdesk models download` or pass --weights PATH."
+
+
 def device_description(options: AnalysisOptions) -> str:
     """The status bar's device text (``describe_device``), or why the device cannot be used."""
     from ..core import describe_device  # imports torch: called in the pool
@@ -345,15 +348,9 @@ class MainWindow(QMainWindow):
     def open_stream(self, request: StreamRequest) -> Optional[LiveWindow]:
         """A live view of ``request``'s source, its monitor started (on a thread of its own)."""
         options = copy.deepcopy(self.options)
-        if WeightsDialog.needed(options.weights):
-            if not self.interactive:
-                self.show_error("SyncNet weights are missing", "Run `syncdesk models download` or pass --weights PATH.")
-                return None
-            dialog = WeightsDialog(self.pool, self)
-            if dialog.exec() != WeightsDialog.DialogCode.Accepted:
-                self.statusBar().showMessage("No SyncNet weights: the stream is not monitored.")
-                return None
-            options.weights = self.options.weights = dialog.weights_path()
+        if not self._have_weights(options, "the stream is not monitored"):
+            return None
+        self.options.weights = options.weights
         live = LiveWindow(request, options)
         live.setWindowIcon(self.windowIcon())
         live.closed.connect(lambda: self.live_windows.remove(live) if live in self.live_windows else None)
@@ -421,18 +418,28 @@ class MainWindow(QMainWindow):
             return
         self.analyser.drop()
         options = self.options
-        if WeightsDialog.needed(options.weights):
+        if not self._have_weights(options, "analysis not started"):
             if not self.interactive:
-                message = "Run `syncdesk models download` or pass --weights PATH."
-                self.show_error("SyncNet weights are missing", message)
-                self.analysis_failed.emit(message)
-                return
-            dialog = WeightsDialog(self.pool, self)
-            if dialog.exec() != WeightsDialog.DialogCode.Accepted:
-                self.statusBar().showMessage("No SyncNet weights: analysis not started.")
-                return
-            options.weights = dialog.weights_path()
+                self.analysis_failed.emit(MISSING_WEIGHTS)
+            return
         self.analyser.start(self.video, options, use_cache)
+
+    def _have_weights(self, options: AnalysisOptions, otherwise: str) -> bool:
+        """Whether ``options`` has usable SyncNet weights, after the first-run dialog if they are missing
+        (its download sets ``options.weights``; a note on S3FD, when it was not fetched, goes to the status bar)."""
+        if not WeightsDialog.needed(options.weights):
+            return True
+        if not self.interactive:
+            self.show_error("SyncNet weights are missing", MISSING_WEIGHTS)
+            return False
+        dialog = WeightsDialog(self.pool, self)
+        if dialog.exec() != WeightsDialog.DialogCode.Accepted:
+            self.statusBar().showMessage(f"No SyncNet weights: {otherwise}.")
+            return False
+        options.weights = dialog.weights_path()
+        if dialog.notice():
+            self.statusBar().showMessage(dialog.notice(), 15000)
+        return True
 
     def cancel_analysis(self) -> None:
         if self.analyser.running:

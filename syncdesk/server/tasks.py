@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 from ..core import (Analysis, AnalysisCache, CancelToken, SyncOverTime, analyze_cached, correct_audio,
                     describe_tolerance, direction, judge_tolerance, load_analysis, parse_tolerance, save_analysis,
                     shift_audio, verdict)
+from ..core.batch.worker import summary as queue_summary
 from ..core.export import Advice, plan_auto_fix
 from ..core.progress import StageProgress, analysis_stages
 from .config import options_from_dict
@@ -27,19 +28,14 @@ Send = Callable[[float, str], None]
 
 
 def summary(analysis: Analysis, cached: bool) -> dict[str, Any]:
-    """What the queue keeps of an analysis (the document is a file in the job's folder)."""
+    """What the queue keeps of an analysis (the document is a file in the job's folder): what a batch
+    job keeps, and the words and judgements a page or a log shows."""
     over_time = analysis.sync_over_time
     return {
-        "offset_frames": analysis.offset_frames,
-        "offset_ms": analysis.offset_ms,
-        "confidence": analysis.confidence,
-        "min_dist": analysis.min_dist,
-        "verdict_source": analysis.verdict_source,
-        # the words the command line prints, for a page or a log
+        **queue_summary(analysis),
+        # the words the command line prints
         "direction": direction(analysis.offset_ms),
         "verdict": verdict(analysis.offset_frames, analysis.offset_ms, analysis.confidence, analysis.tier_cap),
-        "tracks": len(analysis.tracks),
-        "duration_s": analysis.source.duration_s,
         "model": over_time.model if over_time is not None else None,
         "tolerance": analysis.tolerance.result if analysis.tolerance is not None else None,
         "tolerance_words": describe_tolerance(analysis.tolerance) if analysis.tolerance is not None else None,
