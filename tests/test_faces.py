@@ -149,3 +149,41 @@ def test_a_detector_whose_box_size_jitters_keeps_one_track():
     sizes = [100, 120, 144] * 50  # 144 -> 100 is IoU 0.48: the demo's last-box rule would start a new track
     tracks = link_tracks([[centred(side)] for side in sizes], [[0, len(sizes) - 1]])
     assert [(t.start, t.end) for t in tracks] == [(0, len(sizes) - 1)]
+
+
+def test_a_face_missed_at_a_regular_check_is_looked_for_only_until_the_next_one():
+    """Real footage misses faces often; a frame-by-frame search for up to 25 frames per miss made the
+    bundled detector run on most frames of a two-face debate (4x its cost)."""
+    from syncdesk.core.faces.scan import scan_faces
+
+    detector = ScriptedDetector(hits=set(range(0, 20)) | set(range(40, 120)))  # gone from 20 to 39
+    scan = scan_faces(two_shot_frames(detector, cut=200, count=120), detector, every=5)
+    assert [i for i in detector.asked if 15 <= i <= 45] == [15, 20, 21, 22, 23, 24, 25, 30, 35, 40, 45]
+    assert [(t.start, t.end) for t in scan.tracks] == [(0, 119)]  # the tracker bridges the miss, as before
+
+
+def test_a_portrait_frame_is_searched_at_a_landscape_frames_size(example_avi):
+    """The cascade's cost grows with the pixels searched: a 1080x1920 frame is shrunk to 360x640, not 640x1138."""
+    import av
+    import cv2
+
+    from syncdesk.core.faces.detectors import HaarFaceDetector
+
+    with av.open(str(example_avi)) as container:
+        face = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    portrait = np.full((1920, 1080, 3), 90, np.uint8)
+    side = 600
+    portrait[500:500 + side, 240:240 + side] = cv2.resize(face, (side, side))
+    detector = HaarFaceDetector()
+    searched = []
+    cascade = detector._cascade
+
+    class Spy:
+        def detectMultiScale(self, grey, **kwargs):  # noqa: N802 - OpenCV's name
+            searched.append(grey.shape)
+            return cascade.detectMultiScale(grey, **kwargs)
+
+    detector._cascade = Spy()
+    found = detector.detect(portrait)
+    assert searched == [(640, 360)]
+    assert len(found) == 1 and 240 < (found[0].x1 + found[0].x2) / 2 < 240 + side

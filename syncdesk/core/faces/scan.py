@@ -1,11 +1,11 @@
 """Pass one over a clip: shot boundaries and face detections, linked into tracks.
 
 Faces are detected every ``every`` frames and on the first frame of each shot; the tracker
-interpolates between detections. When a check finds fewer faces than the one before (a face
-missed, or gone), detection runs on every frame until they are all found again, for up to the
-tracker's gap limit, so a detector's miss on a few frames does not break a track; likewise after
-a cut whose first frame shows no face, until the next regular check. Only boxes
-are kept (a few numbers per frame), never frames.
+interpolates between detections and bridges a face missed for up to its gap limit. When a check
+finds fewer faces than the one before (a face missed, or gone), or a cut's first frame shows no
+face, detection runs on every frame until they are all found again, up to the next regular check:
+no longer, because on real footage a detector misses faces often, and a longer search ran it on
+most frames. Only boxes are kept (a few numbers per frame), never frames.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..cancel import CancelToken
 from ..media import AnalysisFrame
 from ..shots import ShotDetector
 from .detectors import Detection, FaceDetector
-from .tracking import MAX_GAP, FaceTrack, link_tracks
+from .tracking import FaceTrack, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
@@ -56,7 +56,7 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
             elif cut or len(found) >= expected or dense == 1:  # all found again, a new shot, or given up
                 expected, dense = len(found), 0
             elif not dense:
-                dense = MAX_GAP
+                dense = every + 1
         dense = max(0, dense - 1)
         detections.append(found)
         if on_frame is not None:
