@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     # writing files
     "shift_audio": "export", "preflight": "export", "same_file": "export", "ExportResult": "export",
     "correct_audio": "export",
-    "check_review_output": "annotate:check_output", "write_review": "annotate",
+    "check_review_output": "annotate:check_output", "write_review": "annotate", "atomic_output": "outputs",
     # models, devices, detectors
     "MODELS": "models.weights", "ModelSpec": "models.weights", "model_path": "models.weights",
     "model_url": "models.weights", "locate": "models.weights", "verify_model": "models.weights:verify",

@@ -133,8 +133,7 @@ class LiveController(QObject):
 
         def job(_progress: ProgressCallback, cancel: CancelToken) -> str:
             # torch: loaded here, never on the GUI thread
-            from ..core.monitor import Monitor, MonitorSettings, parse_source
-            from ..core.monitor.updates import status_words
+            from ..core.monitor import Monitor, MonitorSettings, parse_source, status_words
 
             source = parse_source(request.source)
             feed.source.emit(source.label)

@@ -194,8 +194,7 @@ class LiveState:
 def write_csv(text: str, path: Path, overwrite: bool) -> Path:
     """Write ``text`` to ``path`` through a hidden temporary file renamed into place; an existing file
     is replaced only with ``overwrite`` (the save dialog's consent). Run in a worker."""
-    from ..core import SyncdeskError
-    from ..core.outputs import atomic_output
+    from ..core import SyncdeskError, atomic_output
 
     if path.exists() and not overwrite:
         raise SyncdeskError(f"{path.name} exists and was not chosen to be replaced: pick it in the save dialog, "

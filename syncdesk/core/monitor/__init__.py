@@ -6,7 +6,8 @@
 
 from .monitor import LivePicture, Monitor, MonitorSettings, check_settings
 from .sources import Source, parse_source
-from .updates import LOST, NO_EVIDENCE, OK, OUTSIDE, STATUSES, MonitorUpdate, alarm_line, clock, human_line
+from .updates import LOST, NO_EVIDENCE, OK, OUTSIDE, STATUSES, MonitorUpdate, alarm_line, clock, human_line, status_words
 
 __all__ = ["LivePicture", "Monitor", "MonitorSettings", "check_settings", "Source", "parse_source", "LOST",
-           "NO_EVIDENCE", "OK", "OUTSIDE", "STATUSES", "MonitorUpdate", "alarm_line", "clock", "human_line"]
+           "NO_EVIDENCE", "OK", "OUTSIDE", "STATUSES", "MonitorUpdate", "alarm_line", "clock", "human_line",
+           "status_words"]

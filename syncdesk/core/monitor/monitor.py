@@ -133,8 +133,12 @@ class Monitor:
     def run(self) -> str:
         """``"ended"`` (a finite source played out), ``"duration"`` or ``"cancelled"``; raises
         :class:`~syncdesk.core.errors.MediaError` when the source cannot be opened at all."""
-        self.load()
         reader = StreamReader(self.source, self.settings.realtime, self.settings.loop).start()
+        try:
+            self.load()  # while the reader opens the source: a bad URL is known as soon as the model is
+        except BaseException:
+            reader.stop()
+            raise
         started = time.monotonic()
         last_picture = started
         try:
