@@ -207,11 +207,16 @@ def test_tolerance_alarm_runs_the_command_with_the_figures(tmp_path, subframe_or
     assert abs(float(offset) - STEP_MS) <= 25 and label.startswith("EBU R37")
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_ctrl_c_exits_130_with_the_jsonl_flushed(tmp_path, subframe_oracle_weights):
+    """Started as a shell starts a background job (SIGINT inherited ignored): Ctrl-C still stops it."""
     clip = make_ts_clip(tmp_path / "loop.ts", 10)
     out = tmp_path / "int.jsonl"
     process = subprocess.Popen(_command(str(clip), subframe_oracle_weights, "--loop", "--realtime", "--jsonl", str(out)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -146,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
                          "SYNCDESK_OFFSET_MS": f"{update.offset_ms:.2f}", "SYNCDESK_CONFIDENCE": f"{update.confidence:.3f}",
                          "SYNCDESK_OUTSIDE_S": f"{update.outside_s:.3f}", "SYNCDESK_TOLERANCE": settings.tolerance.label()})
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop flushes like Ctrl-C
+    # Ctrl-C and a service manager's stop both end the monitor cleanly (the JSONL flushed and renamed);
+    # set explicitly, since a process started in the background inherits SIGINT ignored
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         monitor = Monitor(source, options, settings, on_update)
         if not args.quiet:
@@ -158,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                   f"after {monitor.updates} updates", flush=True)
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if jsonl is not None:
             jsonl.close()
         alarms.close()
