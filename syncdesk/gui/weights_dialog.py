@@ -174,15 +174,23 @@ class WeightsDialog(QDialog):
 
     def _run(self, job: Job, name: str) -> Worker:
         worker = Worker(job, name)
-        worker.signals.done.connect(self._done)
+        worker.signals.done.connect(lambda: self._done(worker))
         self._worker = worker
         self.pool.start(worker)
         return worker
 
-    def _done(self) -> None:
+    def _done(self, worker: Worker) -> None:
+        if self._worker is not worker:  # its failure was already handled, and a retry may be running
+            return
         self._worker = None
         if self._queue:  # the previous download finished: the next one starts once its worker is done
             self._next_download()
+
+    def _settle(self) -> None:
+        """A job failed or was cancelled: the buttons come back now, so the user's next press (Retry,
+        Choose file) must not be refused while the worker's last signal is still on its way."""
+        self._worker = None
+        self._busy(False)
 
     # ---------------------------------------------------------------- download
 
@@ -252,7 +260,7 @@ class WeightsDialog(QDialog):
     def _download_cancelled(self) -> None:
         self._queue = []
         core.discard_partial(self._current)  # leave no partial file, unless another process is writing it
-        self._busy(False)
+        self._settle()
         if self._current == "s3fd" and self._syncnet_ready:
             self._s3fd_missing("the download was cancelled")
         else:
@@ -260,7 +268,7 @@ class WeightsDialog(QDialog):
 
     def _download_failed(self, message: str) -> None:
         self._queue = []
-        self._busy(False)
+        self._settle()
         if self._current == "s3fd" and self._syncnet_ready:
             self._s3fd_missing(message)
             return
@@ -313,7 +321,7 @@ class WeightsDialog(QDialog):
         self.accept()
 
     def _choose_failed(self, message: str) -> None:
-        self._busy(False)
+        self._settle()
         self._say(message, error=True)
 
     def reject(self) -> None:
