@@ -105,10 +105,10 @@ def test_an_mpeg_ts_stream_on_udp_is_joined_mid_stream(tmp_path, subframe_oracle
 
 def test_a_server_that_stops_for_5_s_is_reported_lost_and_monitored_again(tmp_path, subframe_oracle_weights):
     """(c): the playlist's server closes its socket for 5 s and listens again on the same port."""
-    clip = make_ts_clip(tmp_path / "outage.ts", 30, audio_lead_s=0.08)
+    clip = make_ts_clip(tmp_path / "outage.ts", 24, audio_lead_s=0.08)
     live = LiveHls(clip).start()
     out = tmp_path / "outage.jsonl"
-    outage = threading.Timer(9.0, live.outage, args=(5.0,))
+    outage = threading.Timer(8.0, live.outage, args=(5.0,))
     outage.start()
     try:
         code, lines, stderr = _watch(_command(live.url, subframe_oracle_weights, "--jsonl", str(out)), timeout=90)
@@ -154,15 +154,15 @@ def _peak_rss_kb(command: list[str]) -> int:
 
 
 def test_memory_stays_flat_over_a_long_looped_run(tmp_path, subframe_oracle_weights):
-    """(e), scaled for CI: 30 s against 4 minutes of a looped file (bench/bench_monitor.py --soak runs the hour)."""
+    """(e), scaled for CI: 20 s against 160 s of a looped file (bench/bench_monitor.py --soak runs the hour)."""
     clip = make_ts_clip(tmp_path / "loop.ts", 20, audio_lead_s=0.04)
     args = ["monitor", str(clip), "--weights", str(subframe_oracle_weights), "--detector", "whole-frame", "--loop",
             "--quiet"]
-    short = _peak_rss_kb([*args, "--duration", "30"])
-    long = _peak_rss_kb([*args, "--duration", "240", "--jsonl", str(tmp_path / "long.jsonl")])
+    short = _peak_rss_kb([*args, "--duration", "20"])
+    long = _peak_rss_kb([*args, "--duration", "160", "--jsonl", str(tmp_path / "long.jsonl")])
     assert long <= 1.25 * short, (short, long)
     updates = _updates(tmp_path / "long.jsonl")
-    assert updates[-1]["t_s"] > 230 and {u["epoch"] for u in updates} == {0}  # one clock across the loops
+    assert updates[-1]["t_s"] > 150 and {u["epoch"] for u in updates} == {0}  # one clock across the loops
     assert sum(_confident(u) for u in updates) > 0.9 * len(updates)
 
 
