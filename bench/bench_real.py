@@ -1,21 +1,25 @@
-"""``syncdesk analyze`` on the real recordings of ``../shared/data/real``: wall time, x real time, the faces
-stage, how often the detector ran and the tracks it made (bundled detector, fast mode, seeded weights).
+"""``syncdesk analyze`` on the real recordings of ``../shared/data/real``, each a fresh process: wall time,
+x real time, peak memory, the faces stage and the tracks it made (bundled detector by default, fast
+mode, seeded weights: the cost does not depend on their values).
 
 Run from the repository root::
 
-    python bench/bench_real.py [--detector haar] [--weights W]
+    python bench/bench_real.py [--detector haar] [--weights W] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import measure  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 
@@ -24,12 +28,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--detector", default="haar")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from syncdesk.core.analysis import analyze
-    from syncdesk.core.faces import choose
-    from syncdesk.core.media import probe
-    from syncdesk.core.options import AnalysisOptions
-
     weights = args.weights
     if weights is None:
         from make_weights import main as make_weights
@@ -38,36 +38,26 @@ def main() -> int:
         if not weights.exists():
             weights.parent.mkdir(parents=True, exist_ok=True)
             make_weights([str(weights), "--seed", "0"])
-    calls = [0]
-    create = choose.create_detector
-
-    def counted(*a, **k):  # count the detector's calls
-        detector = create(*a, **k)
-        detect = detector.detect
-
-        def detect_counted(image):
-            calls[0] += 1
-            return detect(image)
-
-        detector.detect = detect_counted
-        return detector
-
-    choose.create_detector = counted
-    from syncdesk.core.pipeline import engine_stage
-
-    engine_stage.create_detector = counted
-    options = AnalysisOptions(weights=weights, detector=args.detector, device="cpu", min_track=25)
-    print("| file | length s | wall s | x real time | faces stage s | detector calls / analysis frames | tracks (start-end frame) |")
-    print("|---|---|---|---|---|---|---|")
+    work = Path(tempfile.mkdtemp(prefix="syncdesk-bench-real-"))
+    print(f"| file | length s | wall s (median of {args.runs}) | x real time | peak MiB | faces stage s | "
+          "embeddings stage s | tracks (start-end analysis frame) |")
+    print("|---|---|---|---|---|---|---|---|")
     for clip in sorted(REAL.glob("*.mp4")):
-        calls[0] = 0
-        length = probe(clip).duration_s
-        started = time.perf_counter()
-        analysis = analyze(clip, options)
-        wall = time.perf_counter() - started
-        tracks = ", ".join(f"{t.start_frame}-{t.end_frame}" for t in analysis.tracks)
-        print(f"| {clip.name} | {length:.1f} | {wall:.1f} | {length / wall:.2f} | {analysis.timings['faces']:.1f} | "
-              f"{calls[0]} / {analysis.source.frames} | {tracks} |")
+        out = work / f"{clip.stem}.json"
+        command = [sys.executable, "-m", "syncdesk", "analyze", str(clip), "--weights", str(weights), "--detector",
+                   args.detector, "--device", "cpu", "--quiet", "--min-track", "25", "--json", str(out), "--overwrite"]
+        runs = [measure(command, cwd=ROOT, log_dir=work / "log") for _ in range(args.runs)]
+        if any(run.returncode != 0 for run in runs):
+            print(f"| {clip.name} | failed: {runs[-1].stderr.strip()[-300:]} |")
+            continue
+        document = json.loads(out.read_text())
+        length = document["source"]["duration_s"]
+        wall = statistics.median(run.wall_s for run in runs)
+        peak = max(run.peak_rss_mib for run in runs)
+        timings = document["timings"]
+        tracks = ", ".join(f"{t['start_frame']}-{t['end_frame']}" for t in document["tracks"])
+        print(f"| {clip.name} | {length:.1f} | {wall:.1f} | {length / wall:.2f} | {peak:.0f} | {timings['faces']:.1f} | "
+              f"{timings['embeddings']:.1f} | {tracks} |")
     return 0
 
 
