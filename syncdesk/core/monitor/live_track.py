@@ -24,13 +24,12 @@ from .live_faces import Box, Crop
 
 class LiveTrack:
     def __init__(self, track_id: int, first: int, model: SyncNet, device: torch.device, stride: int,
-                 reach: int, vshift: int, batch: int) -> None:
+                 reach: int, batch: int) -> None:
         self.id = track_id
         self._model = model
         self._device = device
         self._stride = stride
-        self.reach = reach
-        self._vshift = vshift
+        self.reach = reach  # the search (--vshift), also how near sound must be for a row to count
         self._batch = batch
         self._crops: list[np.ndarray] = []
         self._next = first  # frame of _crops[0], the next window to embed when stride allows
@@ -78,7 +77,7 @@ class LiveTrack:
         for window, row in zip(index.tolist(), distances, strict=True):
             # a window whose search reaches before the epoch's first sound is left out whole: a mean
             # over fewer windows at some shifts than at others would lean the curve
-            if window >= self.reach and audio.sounding(window - self._vshift, window + self._vshift + 1):
+            if window >= self.reach and audio.sounding(window - self.reach, window + self.reach + 1):
                 self.rows.append((window, row))
 
     def forget_before(self, frame: int) -> None:

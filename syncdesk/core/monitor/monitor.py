@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..cancel import CancelToken
+from ..errors import SyncdeskError
 from ..media import ANALYSIS_FPS
 from ..memory import HeapWatch
 from ..options import AnalysisOptions, validate_options
@@ -67,8 +68,6 @@ class LivePicture:
 
 
 def check_settings(settings: MonitorSettings) -> None:
-    from ..errors import SyncdeskError
-
     for flag, value, (low, high) in (("--window", settings.window_s, WINDOW_RANGE),
                                      ("--every", settings.every_s, EVERY_RANGE)):
         if not low <= value <= high:
@@ -199,7 +198,7 @@ class Monitor:
             if track is None:
                 track = state.tracks[crop.track] = LiveTrack(
                     crop.track, crop.index, self._engine.model, self._engine.device, self.options.stride,
-                    self.options.vshift, self.options.vshift, self.options.windows_per_batch)
+                    self.options.vshift, self.options.windows_per_batch)
             track.add(crop)
         state.arrived.append((picture.index, picture.arrived))
         state.frames = picture.index + 1
