@@ -104,12 +104,16 @@ class ScriptedDetector:
 
     name = "scripted"
 
-    def __init__(self, hits: set[int]) -> None:
-        self.hits, self.asked, self.index = hits, [], 0
+    def __init__(self, hits: set[int], side: float = 40) -> None:
+        self.hits, self.side, self.asked, self.whole, self.index = hits, side, [], [], 0
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        self.whole.append(self.index)
+        return self.detect_near(image, [])
+
+    def detect_near(self, image: np.ndarray, faces) -> list[Detection]:
         self.asked.append(self.index)
-        return [box(100, 100)] if self.index in self.hits else []
+        return [box(100, 60, self.side)] if self.index in self.hits else []
 
 
 def two_shot_frames(detector: ScriptedDetector, cut: int, count: int):
@@ -162,6 +166,40 @@ def test_a_face_missed_at_a_regular_check_is_looked_for_only_until_the_next_one(
     assert [(t.start, t.end) for t in scan.tracks] == [(0, 119)]  # the tracker bridges the miss, as before
 
 
+def test_the_whole_frame_is_searched_once_a_second_and_near_the_known_faces_between():
+    """A search near known faces costs a fraction of a whole frame's: new faces are looked for every 25th
+    frame, at each cut, and on every regular check while no face is known."""
+    from syncdesk.core.faces.scan import scan_faces
+
+    detector = ScriptedDetector(hits=set(range(10, 50)) | set(range(50, 120)))
+    scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
+    assert detector.whole == [0, 5, 10, 25, 50, 75, 100]
+    assert [i for i in detector.asked if i not in detector.whole] == [15, 20, 30, 35, 40, 45, 55, 60, 65, 70, 80, 85,
+                                                                       90, 95, 105, 110, 115]
+    assert scan.frames_checked == len(detector.asked)
+    assert [(t.start, t.end) for t in scan.tracks] == [(10, 49), (50, 119)]
+
+    large = ScriptedDetector(hits=set(range(120)), side=120)  # the region near it is most of a 320x180 frame
+    scan_faces(two_shot_frames(large, cut=50, count=120), large, every=5)
+    assert large.whole == large.asked == list(range(0, 120, 5))
+
+
+def test_a_face_that_moved_half_its_size_between_checks_keeps_its_track():
+    """Checks are a fifth of a second apart: a head turning moves its box further than the published
+    pipeline's every-frame IoU > 0.5 rule allows; a box elsewhere or of another size is another face."""
+    from syncdesk.core.faces.tracking import link_tracks
+
+    def at(x: float, side: float = 260) -> list[Detection]:
+        return [Detection(x, 200, x + side, 200 + side)]
+
+    moving = [at(1384), [], [], [], [], at(1293), [], [], [], [], at(1220)]  # IoU 0.44, then 0.53
+    assert [(t.start, t.end) for t in link_tracks(moving, [[0, 10]])] == [(0, 10)]
+    jumped = [at(1384), [], [], [], [], at(1384 - 140)]  # moved more than half its size
+    assert len(link_tracks(jumped, [[0, 5]])) == 2
+    resized = [at(1384), [], [], [], [], at(1300, side=400)]  # 1.5x the size
+    assert len(link_tracks(resized, [[0, 5]])) == 2
+
+
 def test_a_portrait_frame_is_searched_at_a_landscape_frames_size(example_avi):
     """The cascade's cost grows with the pixels searched: a 1080x1920 frame is shrunk to 360x640, not 640x1138."""
     import av
@@ -176,14 +214,53 @@ def test_a_portrait_frame_is_searched_at_a_landscape_frames_size(example_avi):
     portrait[500:500 + side, 240:240 + side] = cv2.resize(face, (side, side))
     detector = HaarFaceDetector()
     searched = []
-    cascade = detector._cascade
 
     class Spy:
+        def __init__(self, cascade):
+            self.cascade = cascade
+
         def detectMultiScale(self, grey, **kwargs):  # noqa: N802 - OpenCV's name
             searched.append(grey.shape)
-            return cascade.detectMultiScale(grey, **kwargs)
+            return self.cascade.detectMultiScale(grey, **kwargs)
 
-    detector._cascade = Spy()
+    detector._frontal, detector._profile = Spy(detector._frontal), Spy(detector._profile)
     found = detector.detect(portrait)
-    assert searched == [(640, 360)]
+    assert searched == [(640, 360), (320, 180), (320, 180)]  # frontal; profile both ways round on a smaller copy
     assert len(found) == 1 and 240 < (found[0].x1 + found[0].x2) / 2 < 240 + side
+
+
+@pytest.fixture(scope="module")
+def debate_frame(example_avi) -> np.ndarray:
+    """Frame 75 of the real split-screen debate: a face turned three-quarters to the right (x 390-670)
+    and a frontal one (x 1290-1550), 1920x1080."""
+    import av
+
+    path = example_avi.parent / "real" / "debate_split_1080p25.mp4"
+    if not path.exists():
+        pytest.skip(f"{path} is not there")
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index == 75:
+                return frame.to_ndarray(format="bgr24")
+    raise AssertionError("the debate clip has fewer than 76 frames")
+
+
+def centre_x(face: Detection) -> float:
+    return (face.x1 + face.x2) / 2
+
+
+def test_the_bundled_detector_finds_a_turned_face_and_finds_it_again_nearby(debate_frame):
+    """The frontal cascade never finds the debate's left face (turned, microphone at the mouth); the
+    profile cascade, run on the mirror image too, does."""
+    from syncdesk.core.faces.detectors import HaarFaceDetector
+
+    detector = HaarFaceDetector()
+    found = detector.detect(debate_frame)
+    [left] = [f for f in found if 340 < centre_x(f) < 640]
+    assert left.score == HaarFaceDetector.PROFILE_SCORE and left.size > 200
+    assert any(1290 < centre_x(f) < 1550 and f.score == 1.0 for f in found)
+    [again] = detector.detect_near(debate_frame, [left])
+    assert 340 < centre_x(again) < 640 and 0.65 < again.size / left.size < 1.5
+    moved = Detection(left.x1 + 60, left.y1 + 30, left.x2 + 60, left.y2 + 30)  # where it was a few frames before
+    assert [340 < centre_x(f) < 640 for f in detector.detect_near(debate_frame, [moved])] == [True]
+    assert detector.detect_near(debate_frame, [Detection(900, 700, 1100, 900)]) == []  # the subtitle strip: nobody

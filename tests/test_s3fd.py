@@ -276,3 +276,22 @@ def test_analyze_takes_s3fd_weights_from_a_path(one_face, oracle_weights, shapes
     doc = json.loads(out.read_text())
     assert doc["engine"]["detector"] == "s3fd"
     assert all(box[3] - box[1] == pytest.approx(2048, abs=1) for box in doc["tracks"][0]["boxes"])
+
+
+def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_size(shapes, tmp_path, monkeypatch):
+    from syncdesk.core.faces.s3fd import NEAR_PX
+
+    detector = S3FDDetector(save(zero_state(shapes), tmp_path / "zero.pth"), device="cpu")
+    seen = []
+
+    def answer(region: np.ndarray, scale: float) -> list[Detection]:
+        seen.append((region.shape[:2], scale))
+        return [Detection(10, 20, 266, 276, 0.95)]  # in the region's pixels
+
+    monkeypatch.setattr(detector, "_detect", answer)
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    [face] = detector.detect_near(frame, [Detection(1000, 300, 1256, 556)])  # 256 px: a region of 2.2x that
+    assert seen == [((564, 564), pytest.approx(NEAR_PX / 256))]  # x 846-1410, y 146-710: centred on the face
+    assert (face.x1, face.y1, face.x2, face.y2) == (846 + 10, 146 + 20, 846 + 266, 146 + 276)
+    assert face.score == 0.95
+    assert detector.detect_near(frame, [Detection(1900, 1060, 1910, 1070)]) == []  # a corner region too small to search

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -28,8 +28,42 @@ class FaceDetector(Protocol):
     name: str
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in one BGR frame."""
+        """Faces anywhere in one BGR frame."""
         ...
+
+    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
+        """Faces near ``faces`` (found a few frames before) and of about their size: a far cheaper search."""
+        ...
+
+
+#: a face is looked for within a square this many times its size, centred where it was
+NEAR_REGION = 2.2
+#: ... at a size from this much smaller to this much larger than it was
+NEAR_SIZES = (0.65, 1.5)
+
+
+def near_region(face: Detection, width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of a ``width`` x ``height`` frame to search for ``face`` again: x1, y1, x2, y2 (maybe empty)."""
+    half = face.size * NEAR_REGION / 2
+    cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
+    return (max(0, round(cx - half)), max(0, round(cy - half)), min(width, round(cx + half)),
+            min(height, round(cy + half)))
+
+
+def suppress(found: Sequence[Detection], overlap: float = 0.3) -> list[Detection]:
+    """One box per face: each box, best score first, drops the later ones overlapping it by more than ``overlap``."""
+    kept: list[Detection] = []
+    for box in sorted(found, key=lambda d: -d.score):
+        if all(_iou(box, other) <= overlap for other in kept):
+            kept.append(box)
+    return kept
+
+
+def _iou(a: Detection, b: Detection) -> float:
+    x1, y1, x2, y2 = max(a.x1, b.x1), max(a.y1, b.y1), min(a.x2, b.x2), min(a.y2, b.y2)
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
+    return inter / union if union > 0 else 0.0
 
 
 class WholeFrameDetector:
@@ -41,39 +75,103 @@ class WholeFrameDetector:
         height, width = image.shape[:2]
         return [Detection(0.0, 0.0, float(width), float(height))]
 
+    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
+        return self.detect(image)
+
+
+def _scaled_grey(image: np.ndarray, scale: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
 
 class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade ``alt2``, shipped inside opencv-python(-headless) 4.x.
+    """OpenCV's Haar cascades shipped inside opencv-python(-headless) 4.x: frontal ``alt2`` and the
+    profile cascade, run on the grey frame and on its mirror image (the cascade knows faces turned
+    one way only). Boxes that overlap are one face; a frontal box is preferred.
 
-    Runs on a copy scaled so its width is at most ``work_width`` and its area at most that of a 16:9
-    frame of that width (the demo detected at 0.25 scale): a portrait frame is searched at 360x640.
-    The cascade and settings are the ones ``bench/bench_detectors.py`` measured best at this cost:
-    alt2 on the raw grey image (no histogram equalisation, which added false faces), 640 px wide,
-    scale step 1.1, minNeighbors 3: recall 100/93/77 % at 360p/720p/1080p, against 71/44/32 % for
-    the ``default`` cascade at 480 px with equalisation, for 37 against 30 ms per 720p frame. A
-    scale step of 1.2 was as good and 10% cheaper, but its box sizes jump by 20% from one
-    detection to the next, enough to break a track's IoU > 0.5 link.
+    A whole-frame search runs the frontal cascade on a copy at most ``work_width`` wide and of at most
+    the area of a 16:9 frame that wide (a portrait frame is searched at 360x640), and the profile
+    cascades on a copy ``profile_width`` wide (they cost twice as much per pixel). Frontal settings
+    as ``bench/bench_detectors.py`` measured best at this cost: alt2 on the raw grey image (no
+    histogram equalisation, which added false faces), 640 px wide, scale step 1.1, minNeighbors 3 (a
+    step of 1.2 costs a third less, but its box sizes jump by 20% from one detection to the next,
+    enough to break a track's IoU > 0.5 link; the profile cascades take 1.2: their boxes matter only
+    for turned faces, and most boxes come from searches near known faces, at 1.1). A search near known
+    faces looks in a small region around each, scaled so that the face is ``near_px`` pixels, for
+    faces of nearly its size: frontal first, the profile cascades only where it found none.
     """
 
     name = "haar"
+    #: a frontal box is preferred to a profile one for the same face
+    PROFILE_SCORE = 0.9
 
-    def __init__(self, work_width: int = 640, min_neighbors: int = 3, scale_factor: float = 1.1) -> None:
-        path = cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"
-        self._cascade = cv2.CascadeClassifier(path)
-        if self._cascade.empty():
-            raise RuntimeError(f"OpenCV's face cascade is missing ({path}); install opencv-python-headless<5")
+    def __init__(self, work_width: int = 640, profile_width: int = 320, min_neighbors: int = 3,
+                 scale_factor: float = 1.1, profile_scale_factor: float = 1.2, near_px: int = 48) -> None:
+        self._frontal = self._load("haarcascade_frontalface_alt2.xml")
+        self._profile = self._load("haarcascade_profileface.xml")
         self.work_width = work_width
+        self.profile_width = profile_width
         self.min_neighbors = min_neighbors
         self.scale_factor = scale_factor
+        self.profile_scale_factor = profile_scale_factor
+        self.near_px = near_px
+
+    @staticmethod
+    def _load(name: str) -> cv2.CascadeClassifier:
+        path = cv2.data.haarcascades + name
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV's face cascade is missing ({path}); install opencv-python-headless<5")
+        return cascade
+
+    @staticmethod
+    def _work_scale(width: int, height: int, work_width: int) -> float:
+        """At most ``work_width`` wide and ``work_width`` x 9/16 of it in area (portrait frames too)."""
+        return min(1.0, work_width / width, (work_width * work_width * 9 / 16 / (width * height)) ** 0.5)
+
+    def _search(self, grey: np.ndarray, frontal: bool, profiles: bool, scale_factor: float, min_side: int,
+                max_side: int = 0) -> list[Detection]:
+        """Boxes in ``grey``'s pixels from the frontal cascade and/or the profile one (both ways round)."""
+        options = {"scaleFactor": scale_factor, "minNeighbors": self.min_neighbors, "minSize": (min_side, min_side),
+                   "maxSize": (max_side, max_side)}
+        found = [Detection(float(x), float(y), float(x + w), float(y + h))
+                 for x, y, w, h in (self._frontal.detectMultiScale(grey, **options) if frontal else ())]
+        width = grey.shape[1]
+        for mirrored in (False, True) if profiles else ():
+            boxes = self._profile.detectMultiScale(cv2.flip(grey, 1) if mirrored else grey, **options)
+            found += [Detection(float(width - x - w if mirrored else x), float(y), float(width - x if mirrored else x + w),
+                                float(y + h), self.PROFILE_SCORE) for x, y, w, h in boxes]
+        return found
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
-        # at most work_width x 9/16 of it: a portrait frame is not searched at 3x a landscape one's pixels
-        scale = min(1.0, self.work_width / width, (self.work_width * self.work_width * 9 / 16 / (width * height)) ** 0.5)
-        small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) \
-            if scale < 1.0 else image
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        min_side = max(16, round(min(grey.shape) * 0.06))
-        boxes = self._cascade.detectMultiScale(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                               minSize=(min_side, min_side))
-        return [Detection(x / scale, y / scale, (x + w) / scale, (y + h) / scale) for x, y, w, h in boxes]
+        found = []
+        for work_width, frontal in ((self.work_width, True), (self.profile_width, False)):
+            scale = self._work_scale(width, height, work_width)
+            grey = _scaled_grey(image, scale)
+            boxes = self._search(grey, frontal, not frontal, self.scale_factor if frontal else self.profile_scale_factor,
+                                 max(16, round(min(grey.shape) * 0.06)))
+            found += [_scaled(b, 1 / scale) for b in boxes]
+        return suppress(found)
+
+    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
+        height, width = image.shape[:2]
+        found = []
+        for face in faces:
+            x1, y1, x2, y2 = near_region(face, width, height)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            scale = min(1.0, self.near_px / max(face.size, 1.0))
+            grey = _scaled_grey(image[y1:y2, x1:x2], scale)
+            low, high = (round(self.near_px * f) if scale < 1.0 else round(face.size * f) for f in NEAR_SIZES)
+            sizes = (1.1, max(20, low), max(high, 21))
+            boxes = self._search(grey, True, False, *sizes) or self._search(grey, False, True, *sizes)
+            found += [_scaled(b, 1 / scale, x1, y1) for b in boxes]
+        return suppress(found)
+
+
+def _scaled(box: Detection, factor: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
+    return Detection(box.x1 * factor + dx, box.y1 * factor + dy, box.x2 * factor + dx, box.y2 * factor + dy, box.score)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..models.device import resolve_device
 from ..models.state import load_matching
-from .detectors import Detection
+from .detectors import Detection, near_region, suppress
 
 #: subtracted from the R, G, B channels (see the module's docstring)
 RGB_MEAN = (123.0, 117.0, 104.0)
@@ -35,6 +35,10 @@ NMS_IOU = (0.3, 0.1)
 MAX_CANDIDATES = 5000
 #: the smallest input side the five pools and two strided stages leave a map for
 MIN_INPUT_SIDE = 32
+#: a search near a known face scales it to about this size (as the pipeline's 0.25 makes a 256 px face)
+NEAR_PX = 64
+#: prior boxes are kept for this many input sizes at most
+PRIOR_SIZES_KEPT = 32
 
 #: VGG16's convolutions (channels) and 2x2 max-pools ("M"; "C" rounds odd sizes up)
 _VGG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "C", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -198,7 +202,22 @@ class S3FDDetector:
         self._priors: dict[tuple[int, int], np.ndarray] = {}  # by network input size
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        scale = max(self.scale, MIN_INPUT_SIDE / min(image.shape[:2]))
+        return self._detect(image, max(self.scale, MIN_INPUT_SIDE / min(image.shape[:2])))
+
+    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
+        """Each face looked for in a small region around it, scaled so that it is ``NEAR_PX`` pixels."""
+        height, width = image.shape[:2]
+        found = []
+        for face in faces:
+            x1, y1, x2, y2 = near_region(face, width, height)
+            if min(x2 - x1, y2 - y1) < MIN_INPUT_SIDE:
+                continue
+            region = image[y1:y2, x1:x2]
+            scale = max(min(1.0, NEAR_PX / max(face.size, 1.0)), MIN_INPUT_SIDE / min(region.shape[:2]))
+            found += [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score) for d in self._detect(region, scale)]
+        return suppress(found)
+
+    def _detect(self, image: np.ndarray, scale: float) -> list[Detection]:
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         rgb = torch.from_numpy(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).to(self.device)
         with torch.inference_mode():
@@ -207,5 +226,7 @@ class S3FDDetector:
         input_size = small.shape[:2]
         priors = self._priors.get(input_size)
         if priors is None:
+            if len(self._priors) >= PRIOR_SIZES_KEPT:  # regions near faces come in many sizes: keep memory flat
+                self._priors.clear()
             priors = self._priors[input_size] = prior_boxes(input_size, sizes)
         return to_detections(loc[0].cpu().numpy(), faces[0].cpu().numpy(), priors, image.shape[:2], self.threshold)

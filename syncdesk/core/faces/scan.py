@@ -1,11 +1,13 @@
 """Pass one over a clip: shot boundaries and face detections, linked into tracks.
 
-Faces are detected every ``every`` frames and on the first frame of each shot; the tracker
-interpolates between detections and bridges a face missed for up to its gap limit. When a check
-finds fewer faces than the one before (a face missed, or gone), or a cut's first frame shows no
-face, detection runs on every frame until they are all found again, up to the next regular check:
-no longer, because on real footage a detector misses faces often, and a longer search ran it on
-most frames. Only boxes are kept (a few numbers per frame), never frames.
+Where to look is :class:`FaceFinder`'s choice: the whole frame once a second and on the first frame
+of each shot (new faces), near the faces already known on every ``every``-th frame in between (a
+search of a few small regions, a fraction of a whole frame's cost); the tracker interpolates between
+checks and bridges a face missed for up to its gap limit. When a check misses a face the check
+before had found, or a cut's first frame shows no face, the search runs on every frame until they
+are found again, up to the next regular check: no longer, because on real footage a detector
+misses faces often, and a longer search ran it on most frames. Only boxes are kept (a few numbers
+per frame), never frames.
 """
 
 from __future__ import annotations
@@ -13,14 +15,94 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
+import numpy as np
+
 from ..cancel import CancelToken
 from ..media import AnalysisFrame
 from ..shots import ShotDetector
-from .detectors import Detection, FaceDetector
-from .tracking import FaceTrack, link_tracks
+from .detectors import Detection, FaceDetector, near_region
+from .tracking import MAX_GAP, FaceTrack, iou, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
+#: a search of the whole frame for new faces every 25th frame (1 s), and at each cut
+SEARCH_EVERY = 25
+#: a face found near a known one, overlapping it by more than this, is that face
+SAME_FACE_IOU = 0.2
+#: regions near known faces covering more than this share of the frame: the whole frame is searched
+NEAR_AREA_MAX = 0.5
+
+
+@dataclass
+class _Known:
+    box: Detection
+    seen: int  # the frame it was last found on
+
+
+class FaceFinder:
+    """Frame by frame, where to look for faces, and what was found: call :meth:`look` on every frame."""
+
+    def __init__(self, detector: FaceDetector, every: int = DETECT_EVERY, search_every: int = SEARCH_EVERY) -> None:
+        self.detector = detector
+        self.every = every
+        self.search_every = search_every
+        self.checked = 0  # frames the detector ran on
+        self._known: list[_Known] = []
+        self._last_check = -1
+        self._dense_until = -1  # look on every frame before this one (a face missed, or a new shot)
+        self._dense_whole = False  # ... in the whole frame (a new shot without a face) or near the known faces
+
+    def look(self, index: int, image: np.ndarray, cut: bool = False) -> list[Detection]:
+        """The faces found on frame ``index`` (``cut``: the first of a new shot); [] where it did not look."""
+        if cut:
+            self._known, self._dense_until = [], -1
+        self._known = [k for k in self._known if index - k.seen <= MAX_GAP]
+        regular = index % self.every == 0
+        dense = index < self._dense_until
+        whole = cut or index % self.search_every == 0 or (regular and not self._known) \
+            or (dense and self._dense_whole)
+        if not (whole or regular or dense):
+            return []
+        if not whole and not self._known:
+            return []
+        if whole or self._regions_cover_most(image):
+            found = self.detector.detect(image)
+        else:
+            found = self.detector.detect_near(image, [k.box for k in self._known])
+        self.checked += 1
+        missed = self._update(index, found)
+        fresh_miss = any(k.seen == self._last_check for k in missed)  # found at the check before, not now
+        next_regular = index - index % self.every + self.every
+        if cut and not found:
+            self._dense_until, self._dense_whole = next_regular, True
+        elif dense:
+            if found if self._dense_whole else not missed:
+                self._dense_until = -1
+        elif fresh_miss:
+            self._dense_until, self._dense_whole = next_regular, False
+        self._last_check = index
+        return found
+
+    def _regions_cover_most(self, image: np.ndarray) -> bool:
+        """Whether the regions near the known faces add up to most of the frame: no saving, search it whole."""
+        height, width = image.shape[:2]
+        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in (near_region(k.box, width, height) for k in self._known))
+        return area > NEAR_AREA_MAX * width * height
+
+    def _update(self, index: int, found: list[Detection]) -> list[_Known]:
+        """Match ``found`` to the known faces; returns the known faces it did not find."""
+        missed = []
+        for known in self._known:
+            match = max(found, key=lambda d: _iou(d, known.box), default=None)
+            if match is None or _iou(match, known.box) <= SAME_FACE_IOU:
+                missed.append(known)
+        new = [_Known(d, index) for d in found]
+        self._known = new + [k for k in missed if all(_iou(k.box, d) <= SAME_FACE_IOU for d in found)]
+        return missed
+
+
+def _iou(a: Detection, b: Detection) -> float:
+    return iou((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2))
 
 
 @dataclass
@@ -37,28 +119,14 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
                on_frame: Optional[Callable[[int], None]] = None) -> FaceScan:
     """Run shot and face detection over the analysis frames, in order."""
     shots = ShotDetector()
+    finder = FaceFinder(detector, every)
     detections: list[list[Detection]] = []
-    checked = 0
-    expected = 0  # faces the last full check found
-    dense = 0  # frames left to check one by one, looking for a missed face
     for frame in frames:
         if cancel is not None:
             cancel.check()
         cuts = len(shots.cuts)
         shots.process(frame.image)
-        cut = len(shots.cuts) > cuts
-        found: list[Detection] = []
-        if frame.index % every == 0 or cut or dense:
-            found = detector.detect(frame.image)
-            checked += 1
-            if cut and not found:  # a new shot whose first frame shows no face: look on the next few
-                expected, dense = 1, every + 1
-            elif cut or len(found) >= expected or dense == 1:  # all found again, a new shot, or given up
-                expected, dense = len(found), 0
-            elif not dense:
-                dense = every + 1
-        dense = max(0, dense - 1)
-        detections.append(found)
+        detections.append(finder.look(frame.index, frame.image, cut=len(shots.cuts) > cuts))
         if on_frame is not None:
             on_frame(frame.index)
     shot_list = shots.shots()
@@ -66,6 +134,6 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
         frames=shots.frames,
         shots=shot_list,
         tracks=link_tracks(detections, shot_list, hold=every - 1),
-        frames_checked=checked,
+        frames_checked=finder.checked,
         detections=sum(len(d) for d in detections),
     )

@@ -1,7 +1,9 @@
 """Face tracks within a shot, as the published pipeline builds them (syncnet-facts.md).
 
 Greedy IoU association (IoU > 0.5 with the last box or the mean of the last three; a track survives up to 25 frames without a detection), tracks
-never cross a cut; kept if at least ``min_track`` frames long with a mean face size of at least
+never cross a cut; with detections a fifth of a second apart, a box also continues a track when the
+face moved less than half its size and kept its size within 1.5x (a head turning, which the
+pipeline's every-frame detection saw in small steps); kept if at least ``min_track`` frames long with a mean face size of at least
 ``min_face_size`` px; boxes linearly interpolated over gaps, then centre and size median-filtered
 over 13 frames.
 """
@@ -19,6 +21,10 @@ IOU_THRESHOLD = 0.5
 MAX_GAP = 25
 SMOOTHING = 13
 RECENT_BOXES = 3  # detections averaged for the link test
+#: a face that moved less than this much of its size since its track's last box continues the track ...
+MAX_STEP = 0.5
+#: ... if its size changed by less than this factor
+MAX_SIZE_CHANGE = 1.5
 
 
 @dataclass
@@ -55,9 +61,23 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _overlap(track: _Open, box: Sequence[float]) -> float:
     """IoU with the track's last box, or with the mean of its last few if that is higher: a
-    detector's box size jitters from frame to frame, and one jittery box must not split a track."""
+    detector's box size jitters from frame to frame, and one jittery box must not split a track.
+    A face that moved a little more (:func:`small_step`) scores just above the link threshold."""
     recent = np.mean(track.boxes[-RECENT_BOXES:], axis=0)
-    return max(iou(track.boxes[-1], box), iou(recent, box))
+    overlap = max(iou(track.boxes[-1], box), iou(recent, box))
+    if overlap <= IOU_THRESHOLD and small_step(track.boxes[-1], box):
+        return IOU_THRESHOLD + 1e-3
+    return overlap
+
+
+def small_step(last: Sequence[float], box: Sequence[float]) -> bool:
+    """Whether ``box`` is where a face at ``last`` could be a few frames on: its centre moved less than
+    MAX_STEP of its size, and its size changed by less than MAX_SIZE_CHANGE."""
+    size_last, size = max(last[2] - last[0], last[3] - last[1]), max(box[2] - box[0], box[3] - box[1])
+    if size_last <= 0 or size <= 0 or max(size / size_last, size_last / size) >= MAX_SIZE_CHANGE:
+        return False
+    step = np.hypot((box[0] + box[2] - last[0] - last[2]) / 2, (box[1] + box[3] - last[1] - last[3]) / 2)
+    return bool(step < MAX_STEP * size_last)
 
 
 def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> list[_Open]:
