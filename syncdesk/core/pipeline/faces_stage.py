@@ -22,7 +22,7 @@ def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analysi
     """
     expected = context.expected_frames
     with context.timer.stage("faces"):
-        scan = scan_faces(decode_frames(context, record=True) if frames is None else frames, context.detector, DETECT_EVERY,
+        scan = scan_faces(decode_frames(context, record=True, deblock=False) if frames is None else frames, context.detector, DETECT_EVERY,
                           context.cancel, lambda index: context.tick("faces", index, expected))
         context.report("faces", 1.0)
     media.check_complete(context.info, scan.frames)

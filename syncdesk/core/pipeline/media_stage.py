@@ -37,13 +37,14 @@ def read_audio(context: AnalysisContext) -> None:
         context.report("audio", 1.0)
 
 
-def decode_frames(context: AnalysisContext, record: bool = False) -> Iterator[media.AnalysisFrame]:
+def decode_frames(context: AnalysisContext, record: bool = False, deblock: bool = True) -> Iterator[media.AnalysisFrame]:
     """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used.
 
     ``record``: this is the first whole pass: it sets ``video_log`` (undecodable packets, frames,
     their timing; a stream too damaged is refused at its end); a second pass has nothing new to tell.
+    ``deblock=False``: pictures only searched for faces and cuts (see :func:`media.iter_analysis_frames`).
     """
     log = None
     if record:
         log = context.video_log = media.VideoLog()
-    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log))
+    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log, deblock=deblock))
