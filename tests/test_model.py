@@ -133,3 +133,32 @@ def test_bad_weights_are_refused_with_a_clear_message(tmp_path, content, message
 def test_auto_device_is_cpu_without_a_gpu():
     expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
     assert resolve_device("auto").type == expected
+
+
+def test_tracks_sharing_the_clip_s_audio_embeddings_score_as_alone_and_run_the_audio_tower_once(model, monkeypatch):
+    """Two faces on screen together: the sound's embeddings are computed once, in chunks of the clip's
+    windows, and each track still sees zero vectors beyond its own end, as the published maths does."""
+    from syncdesk.core.sync.embed import ClipAudioEmbeddings
+
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(40)]
+    mfcc = rng.normal(0, 5, (13, 4 * 40)).astype(np.float32)
+    monkeypatch.setattr(ClipAudioEmbeddings, "CHUNK", 8)  # several chunks in a short clip
+    shared = ClipAudioEmbeddings(model, mfcc, 40 - 5, torch.device("cpu"))
+    towered = []
+    forward_audio = model.forward_audio
+    monkeypatch.setattr(model, "forward_audio", lambda x: towered.append(len(x)) or forward_audio(x))
+    for start, end in ((0, 39), (6, 30)):  # the second track starts later and ends earlier
+        span = mfcc[:, 4 * start : 4 * (end + 1)]
+        windows = end + 1 - start - 5
+        with torch.inference_mode():
+            alone = AudioEmbeddings(model, span, windows, torch.device("cpu"), batch=7)
+            together = AudioEmbeddings(model, span, windows, torch.device("cpu"), shared=shared, offset=start)
+            rows = [WindowScorer(model, audio, vshift=3, windows_per_batch=4) for audio in (alone, together)]
+            for scorer in rows:
+                for frame in frames[start : end + 1]:
+                    scorer.add(frame)
+                scorer.finish()
+        assert relative_error(rows[1].distances(), rows[0].distances()) < 1e-5
+    shared_windows = sum(towered) - (35 + 20)  # the tracks alone: 35 and 20 windows
+    assert shared_windows == 35  # every clip window once, for both tracks

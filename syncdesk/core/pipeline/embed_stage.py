@@ -18,7 +18,7 @@ from ..faces.tracking import FaceTrack
 from ..options import AnalysisOptions
 from ..results import Track
 from ..shots import ShotDetector
-from ..sync.embed import AudioEmbeddings, WindowScorer
+from ..sync.embed import AudioEmbeddings, ClipAudioEmbeddings, WindowScorer
 from ..sync.over_time import TrackEvidence
 from ..sync.windows import INPUT_SIZE, WINDOW_FRAMES
 from .context import AnalysisContext
@@ -30,8 +30,9 @@ Frames = Optional[Iterable[media.AnalysisFrame]]
 
 
 def _scorer(model: torch.nn.Module, mfcc: np.ndarray, audio_windows: int, options: AnalysisOptions,
-            device: torch.device, evidence: TrackEvidence) -> WindowScorer:
-    embeddings = AudioEmbeddings(model, mfcc, audio_windows, device)
+            device: torch.device, evidence: TrackEvidence, shared: Optional[ClipAudioEmbeddings] = None,
+            offset: int = 0) -> WindowScorer:
+    embeddings = AudioEmbeddings(model, mfcc, audio_windows, device, shared=shared, offset=offset)
     return WindowScorer(model, embeddings, options.vshift, options.stride, options.windows_per_batch, device,
                         wide=evidence)
 
@@ -87,12 +88,12 @@ class TrackScorer:
     """One face track's crops in, its distance rows out."""
 
     def __init__(self, track_id: int, face: FaceTrack, audio: ClipAudio, model: torch.nn.Module,
-                 options: AnalysisOptions, device: torch.device) -> None:
+                 options: AnalysisOptions, device: torch.device, shared: ClipAudioEmbeddings) -> None:
         self.id = track_id
         self.face = face
         self.pcm, mfcc, self.audio_windows = audio.span(face.start, face.end)
         self.evidence = _evidence(track_id, face.start, self.pcm, self.audio_windows, options)
-        self.scorer = _scorer(model, mfcc, self.audio_windows, options, device, self.evidence)
+        self.scorer = _scorer(model, mfcc, self.audio_windows, options, device, self.evidence, shared, face.start)
 
     def add(self, frame: media.AnalysisFrame) -> None:
         self.scorer.add(crop_face(frame.image, self.face.boxes[frame.index - self.face.start]))
@@ -109,19 +110,22 @@ def embed_face_tracks(context: AnalysisContext, frames: Frames = None) -> None:
     """Pass two of the face-track path: crop each track's face on the fly, one scorer per track,
     each track scored (and given to ``on_track``) on its last frame. Sets ``tracks``; needs
     ``faces``, ``model``, ``device`` and ``audio``. ``frames`` defaults to the whole clip, decoded
-    again; the pass stops after the last track's last frame. Also sets ``evidence``."""
+    again; the pass stops after the last track's last frame. Also sets ``evidence``. The tracks share
+    the sound's embeddings: faces on screen together cost the audio tower once."""
     options, faces = context.options, context.faces
     last = max(face.end for face in faces)
     pending = sorted(enumerate(faces), key=lambda item: item[1].start)
     running: list[TrackScorer] = []
     tracks: list[Track] = []
     evidence: list[TrackEvidence] = []
+    audio = context.audio
     with context.timer.stage("embeddings"), torch.inference_mode():
+        shared = ClipAudioEmbeddings(context.model, audio.mfcc, max(0, audio.frames - WINDOW_FRAMES), context.device)
         for frame in decode_frames(context) if frames is None else frames:
             context.cancel.check()
             while pending and pending[0][1].start == frame.index:
                 track_id, face = pending.pop(0)
-                running.append(TrackScorer(track_id, face, context.audio, context.model, options, context.device))
+                running.append(TrackScorer(track_id, face, audio, context.model, options, context.device, shared))
             for run in running:
                 run.add(frame)
             for run in [r for r in running if r.face.end == frame.index]:

@@ -27,26 +27,69 @@ def _dtype(model: SyncNet) -> torch.dtype:
     return model.netcnnlip[0].weight.dtype
 
 
-class AudioEmbeddings:
-    """Audio embeddings ``a_j`` on demand, cached for the range the video is near."""
+def _audio_embeddings(model: SyncNet, mfcc: torch.Tensor, lo: int, hi: int, batch: int,
+                      device: torch.device) -> torch.Tensor:
+    """The audio tower on windows ``lo .. hi-1`` of ``mfcc`` (float32, on ``device``)."""
+    parts = []
+    for start in range(lo, hi, batch):
+        stop = min(hi, start + batch)
+        columns = torch.arange(start, stop).mul_(MFCC_PER_FRAME)[:, None] + torch.arange(WINDOW_MFCC)
+        windows = mfcc[:, columns].permute(1, 0, 2).unsqueeze(1)  # n x 1 x 13 x 20
+        parts.append(model.forward_audio(windows.to(device, _dtype(model))).float())
+    return torch.cat(parts) if parts else torch.zeros(0, model.netfcaud[3].out_features, device=device)
 
-    def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device, batch: int = 256) -> None:
+
+class ClipAudioEmbeddings:
+    """A whole clip's audio embeddings, computed once in chunks and kept for a few chunks: the tracks
+    of faces on screen together need the same sound's embeddings at about the same time."""
+
+    CHUNK = 256
+    KEEP = 8
+
+    def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device) -> None:
+        self._model = model
+        self._mfcc = torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
+        self.windows = windows
+        self._device = device
+        self._chunks: dict[int, torch.Tensor] = {}  # by first window, oldest first
+        self._empty = torch.zeros(0, model.netfcaud[3].out_features, device=device)
+
+    def rows(self, lo: int, hi: int) -> torch.Tensor:
+        """Embeddings of windows ``lo .. hi-1``, all within ``[0, windows)``."""
+        parts = [self._empty]
+        for first in range(lo - lo % self.CHUNK, hi, self.CHUNK):
+            chunk = self._chunks.pop(first, None)
+            if chunk is None:
+                chunk = _audio_embeddings(self._model, self._mfcc, first, min(first + self.CHUNK, self.windows),
+                                          self.CHUNK, self._device)
+            self._chunks[first] = chunk  # now the newest
+            while len(self._chunks) > self.KEEP:
+                del self._chunks[next(iter(self._chunks))]
+            parts.append(chunk[max(lo, first) - first : min(hi, first + self.CHUNK) - first])
+        return torch.cat(parts)
+
+
+class AudioEmbeddings:
+    """Audio embeddings ``a_j`` on demand, cached for the range the video is near.
+
+    ``shared``: the clip's embeddings, this track's window 0 being the clip's window ``offset``
+    (``mfcc`` and ``windows`` are still the track's own: its windows end where its frames do)."""
+
+    def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device, batch: int = 256,
+                 shared: Optional[ClipAudioEmbeddings] = None, offset: int = 0) -> None:
         self._model = model
         self._mfcc = torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
         self.windows = windows
         self._device = device
         self._batch = batch
+        self._shared, self._offset = shared, offset
         self._start = 0  # index of the first cached embedding
         self._cache = torch.zeros(0, model.netfcaud[3].out_features, device=device)
 
     def _compute(self, lo: int, hi: int) -> torch.Tensor:
-        parts = []
-        for start in range(lo, hi, self._batch):
-            stop = min(hi, start + self._batch)
-            columns = torch.arange(start, stop).mul_(MFCC_PER_FRAME)[:, None] + torch.arange(WINDOW_MFCC)
-            batch = self._mfcc[:, columns].permute(1, 0, 2).unsqueeze(1)  # n x 1 x 13 x 20
-            parts.append(self._model.forward_audio(batch.to(self._device, _dtype(self._model))).float())
-        return torch.cat(parts) if parts else self._cache[:0]
+        if self._shared is not None:
+            return self._shared.rows(self._offset + lo, self._offset + hi)
+        return _audio_embeddings(self._model, self._mfcc, lo, hi, self._batch, self._device)
 
     def rows(self, lo: int, hi: int) -> torch.Tensor:
         """Embeddings ``a_lo .. a_(hi-1)``, zero rows outside ``[0, windows)``; forgets those before ``lo``."""
