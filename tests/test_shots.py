@@ -76,3 +76,16 @@ def test_content_score_is_the_mean_absolute_hsv_change():
     a, b = np.random.default_rng(3).integers(0, 256, (2, 54, 96, 3), dtype=np.uint8)
     expected = np.abs(a.astype(np.int16) - b).reshape(-1, 3).mean(axis=0).mean()
     assert ShotDetector().content_score(a, b) == expected
+
+
+def test_a_cut_in_full_hd_frames_is_found_from_the_sampled_thumbnail():
+    """A 1920x1080 frame's thumbnail averages 4 x 4 pixels picked from each 20 x 20 block: the same cut."""
+    from syncdesk.core.shots import _Thumbnail
+
+    rng = np.random.default_rng(3)
+    a, b = scene(1, size=(1080, 1920)), scene(2, size=(1080, 1920))
+    assert _Thumbnail(a).small.shape == (54, 96, 3)
+    full = a.reshape(54, 20, 96, 20, 3).mean(axis=(1, 3))
+    assert np.abs(_Thumbnail(a).small.astype(float) - full).mean() < 3  # near the mean of all 400 (0..255)
+    frames = [noisy(a, rng) for _ in range(20)] + [noisy(b, rng) for _ in range(20)]
+    assert detect(frames) == [[0, 19], [20, 39]]

@@ -25,6 +25,8 @@ MIN_SHOT_FRAMES = 15
 STRUCTURE_CORRELATION = 0.6
 #: thumbnails are about this wide: the frame shrunk by the whole factor nearest to width / 96
 THUMB_WIDTH = 96
+#: a thumbnail pixel averages this many pixels a side of its block (a 1080p frame's block is 20 a side)
+SAMPLES_PER_SIDE = 4
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
@@ -40,9 +42,14 @@ class _Thumbnail:
 
     def __init__(self, image: np.ndarray) -> None:
         # a whole factor takes OpenCV's box-filter path, far cheaper than an area resize to exactly
-        # 96 wide (bench/engine_notes.md)
-        scale = 1.0 / max(1, round(image.shape[1] / THUMB_WIDTH))
-        self.small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        # 96 wide; from a large frame the box averages SAMPLES_PER_SIDE x SAMPLES_PER_SIDE pixels
+        # picked evenly from its block, not all of them (bench/engine_notes.md)
+        factor = max(1, round(image.shape[1] / THUMB_WIDTH))
+        if factor > SAMPLES_PER_SIDE:
+            height, width = image.shape[:2]
+            picked = (round(width / factor) * SAMPLES_PER_SIDE, round(height / factor) * SAMPLES_PER_SIDE)
+            image, factor = cv2.resize(image, picked, interpolation=cv2.INTER_NEAREST), SAMPLES_PER_SIDE
+        self.small = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
         self.hsv = cv2.cvtColor(self.small, cv2.COLOR_BGR2HSV)
         self._structure: Optional[np.ndarray] = None
 
