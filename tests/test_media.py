@@ -114,3 +114,49 @@ def test_the_frame_converter_gives_the_pixels_pyav_gives(pixel_format, target):
         converted = converter(frame)
         assert converted.shape == (height, width, 3) and converted.dtype == np.uint8
         np.testing.assert_array_equal(converted, frame.to_ndarray(format=target))
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "yuv444p", "nv12", "rgb24"])
+def test_the_grey_converter_gives_the_luma_and_a_small_colour_copy(pixel_format):
+    """The faces pass of the bundled detector: its grey picture, and beside it a small colour copy of
+    the frame for the cut detector, without converting every pixel to BGR (4:2:0 frames; others by swscale)."""
+    import cv2
+
+    rng = np.random.default_rng(8)
+    coarse = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
+    picture = cv2.resize(coarse, (1920, 1080), interpolation=cv2.INTER_CUBIC)  # smooth colour blobs
+    frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format=pixel_format)
+    grey, small = media.GreyConverter((384, 216))(frame)
+    assert grey.shape == (1080, 1920) and grey.dtype == np.uint8
+    reference = frame.to_ndarray(format="bgr24")
+    brightness = cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY)
+    assert np.corrcoef(grey.ravel(), brightness.ravel())[0, 1] > 0.99  # luma: limited range for 4:2:0 video
+    assert small.shape == (216, 384, 3)
+    shrunk = cv2.resize(reference, (384, 216), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - shrunk).mean() < 6
+
+
+def test_grey_frames_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_path):
+    import cv2
+
+    from syncdesk.core.shots import ShotDetector, sampled_size
+
+    rng = np.random.default_rng(9)
+    scenes = [cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
+              for _ in range(3)]
+    clip = tmp_path / "cuts.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for index in range(75):  # cuts at 25 and 50
+            noisy = np.clip(scenes[index // 25].astype(np.int16) + rng.integers(-6, 7, (720, 1280, 3)), 0, 255)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="bgr24")))
+        container.mux(stream.encode())
+    found = []
+    for grey in (None, sampled_size(1280, 720)):
+        shots = ShotDetector()
+        for frame in media.iter_analysis_frames(clip, grey=grey):
+            assert (frame.image.ndim, frame.small is None) == ((3, True) if grey is None else (2, False))
+            shots.process(frame.small if frame.small is not None else frame.image)
+        found.append(shots.cuts)
+    assert found == [[25, 50], [25, 50]]

@@ -74,7 +74,8 @@ class AnalysisFrame:
     index: int  # analysis frame number
     source_index: int  # decoded frame number in the source stream
     time_s: float  # source presentation time minus the first frame's
-    image: np.ndarray  # H x W x 3 uint8, BGR
+    image: np.ndarray  # H x W x 3 uint8, BGR; H x W when decoded grey
+    small: Optional[np.ndarray] = None  # beside a grey image: a small colour copy (BGR), for the cut detector
 
 
 @dataclass
@@ -226,6 +227,44 @@ class FrameConverter:
         return self._reformatter.reformat(frame, format=self._format, threads=1).to_ndarray()
 
 
+class GreyConverter:
+    """Decoded frames to their grey picture and a small colour copy ``small`` (width, height; even).
+
+    An 8-bit 4:2:0 frame of video range (nearly every camera and delivery file) costs a copy of its
+    luma plane and a few samples of each plane, not a colour conversion of every pixel; other
+    formats, full-range ``yuvj420p`` too, go through swscale.
+    """
+
+    PLANAR_420 = frozenset({"yuv420p"})
+
+    def __init__(self, small: tuple[int, int]) -> None:
+        import cv2  # only here: the grey path is the faces pass's
+
+        self._cv2 = cv2
+        self._small = small
+        self._grey = FrameConverter("gray")
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
+        cv2, (width, height) = self._cv2, self._small
+        if frame.format.name not in self.PLANAR_420:
+            small = self._reformatter.reformat(frame, width=width, height=height, format="bgr24",
+                                               interpolation="POINT", threads=1).to_ndarray()
+            return self._grey(frame), small
+        chroma = ((frame.height + 1) // 2, (frame.width + 1) // 2)
+        luma, u, v = (_plane(frame, i, *size) for i, size in enumerate([(frame.height, frame.width), chroma, chroma]))
+        picked = [cv2.resize(luma, (width, height), interpolation=cv2.INTER_NEAREST)]
+        picked += [cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST) for plane in (u, v)]
+        i420 = np.concatenate([plane.ravel() for plane in picked]).reshape(height * 3 // 2, width)
+        return luma.copy(), cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+
+
+def _plane(frame: av.VideoFrame, index: int, rows: int, columns: int) -> np.ndarray:
+    """A view of one plane of ``frame`` (its rows may be padded past ``columns``)."""
+    plane = frame.planes[index]
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:rows, :columns]
+
+
 def _frame_time(frame: av.VideoFrame) -> Optional[Fraction]:
     if frame.pts is None or frame.time_base is None:
         return None
@@ -251,6 +290,7 @@ def iter_analysis_frames(
     cancel: Optional[CancelToken] = None,
     log: Optional[VideoLog] = None,
     deblock: bool = True,
+    grey: Optional[tuple[int, int]] = None,
 ) -> Iterator[AnalysisFrame]:
     """Stream the video resampled to ``fps`` by presentation time; one decoded frame in memory.
 
@@ -259,7 +299,8 @@ def iter_analysis_frames(
     selects it, so 50/60 fps sources cost little more than 25 fps ones. A packet that does not
     decode is skipped (:func:`decode_packets`) and noted in ``log``, with the frames and their timing.
     ``deblock=False`` skips the codec's in-loop deblocking filter: pictures a little blockier, good
-    enough to find faces and cuts in, decoded faster; never for the crops SyncNet sees.
+    enough to find faces and cuts in, decoded faster; never for the crops SyncNet sees. ``grey``
+    (width, height): grey pictures, each with a small colour copy of that size (:class:`GreyConverter`).
     """
     name = Path(path).name
     with open_input(path) as container:
@@ -276,18 +317,20 @@ def iter_analysis_frames(
         decoded = 0
         last_step = tick
         to_bgr = FrameConverter("bgr24")
+        to_grey = GreyConverter(grey) if grey is not None else None
 
         def emit(item: tuple[int, Fraction, av.VideoFrame], until: Fraction, inclusive: bool) -> Iterator[AnalysisFrame]:
             nonlocal next_tick
             source_index, time, frame = item
             image: Optional[np.ndarray] = None
+            small: Optional[np.ndarray] = None
             while True:
                 t = next_tick * tick
                 if t > until or (t == until and not inclusive):
                     return
                 if image is None:
-                    image = to_bgr(frame)
-                yield AnalysisFrame(next_tick, source_index, float(time), image)
+                    image, small = to_grey(frame) if to_grey is not None else (to_bgr(frame), None)
+                yield AnalysisFrame(next_tick, source_index, float(time), image, small)
                 next_tick += 1
 
         try:

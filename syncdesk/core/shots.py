@@ -29,6 +29,16 @@ THUMB_WIDTH = 96
 SAMPLES_PER_SIDE = 4
 
 
+def sampled_size(width: int, height: int) -> Optional[tuple[int, int]]:
+    """The size a frame this large is first reduced to by picking pixels (SAMPLES_PER_SIDE a thumbnail
+    pixel a side); None for a frame small enough to average whole. A frame already of that size, or a
+    colour copy made that size by other means, gives the same thumbnail."""
+    factor = max(1, round(width / THUMB_WIDTH))
+    if factor <= SAMPLES_PER_SIDE:
+        return None
+    return round(width / factor) * SAMPLES_PER_SIDE, round(height / factor) * SAMPLES_PER_SIDE
+
+
 def _unit(values: np.ndarray) -> np.ndarray:
     """Zero mean, unit norm; all zeros for a flat picture."""
     values = values - values.mean()
@@ -44,11 +54,11 @@ class _Thumbnail:
         # a whole factor takes OpenCV's box-filter path, far cheaper than an area resize to exactly
         # 96 wide; from a large frame the box averages SAMPLES_PER_SIDE x SAMPLES_PER_SIDE pixels
         # picked evenly from its block, not all of them (bench/engine_notes.md)
+        height, width = image.shape[:2]
+        picked = sampled_size(width, height)
+        if picked is not None:
+            image = cv2.resize(image, picked, interpolation=cv2.INTER_NEAREST)
         factor = max(1, round(image.shape[1] / THUMB_WIDTH))
-        if factor > SAMPLES_PER_SIDE:
-            height, width = image.shape[:2]
-            picked = (round(width / factor) * SAMPLES_PER_SIDE, round(height / factor) * SAMPLES_PER_SIDE)
-            image, factor = cv2.resize(image, picked, interpolation=cv2.INTER_NEAREST), SAMPLES_PER_SIDE
         self.small = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
         self.hsv = cv2.cvtColor(self.small, cv2.COLOR_BGR2HSV)
         self._structure: Optional[np.ndarray] = None

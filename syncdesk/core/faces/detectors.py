@@ -26,9 +26,10 @@ class Detection:
 
 class FaceDetector(Protocol):
     name: str
+    needs_colour: bool  # False: grey frames (H x W) do as well as BGR ones
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces anywhere in one BGR frame."""
+        """Faces anywhere in one frame (BGR, or grey where colour is not needed)."""
         ...
 
     def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
@@ -70,6 +71,7 @@ class WholeFrameDetector:
     """Every frame is one face crop (clips that are already tight crops, like the demo's)."""
 
     name = "whole-frame"
+    needs_colour = False
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
@@ -105,6 +107,7 @@ class HaarFaceDetector:
     """
 
     name = "haar"
+    needs_colour = False
     #: a frontal box is preferred to a profile one for the same face
     PROFILE_SCORE = 0.9
 

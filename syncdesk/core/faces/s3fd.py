@@ -191,6 +191,7 @@ class S3FDDetector:
     or less reduced where that copy would be under ``MIN_INPUT_SIDE`` pixels."""
 
     name = "s3fd"
+    needs_colour = True
 
     def __init__(self, weights: os.PathLike | str, device: str | torch.device = "auto", scale: float = 0.25,
                  threshold: float = 0.9) -> None:

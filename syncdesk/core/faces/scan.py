@@ -125,7 +125,7 @@ def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: i
         if cancel is not None:
             cancel.check()
         cuts = len(shots.cuts)
-        shots.process(frame.image)
+        shots.process(frame.small if frame.small is not None else frame.image)
         detections.append(finder.look(frame.index, frame.image, cut=len(shots.cuts) > cuts))
         if on_frame is not None:
             on_frame(frame.index)

@@ -12,6 +12,7 @@ from ..faces.tracking import FaceTrack, keep_tracks
 from ..options import AnalysisOptions
 from ..sync.windows import WINDOW_FRAMES
 from .context import AnalysisContext
+from ..shots import sampled_size
 from .media_stage import decode_frames
 
 
@@ -21,15 +22,26 @@ def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analysi
     Needs ``info`` and ``detector``. Only boxes are kept, never frames.
     """
     expected = context.expected_frames
+    if frames is None:
+        frames = decode_frames(context, record=True, deblock=False, grey=_grey_size(context))
     with context.timer.stage("faces"):
-        scan = scan_faces(decode_frames(context, record=True, deblock=False) if frames is None else frames, context.detector, DETECT_EVERY,
-                          context.cancel, lambda index: context.tick("faces", index, expected))
+        scan = scan_faces(frames, context.detector, DETECT_EVERY, context.cancel,
+                          lambda index: context.tick("faces", index, expected))
         context.report("faces", 1.0)
     media.check_complete(context.info, scan.frames)
     info = context.info
     context.faces = usable_tracks(scan, context.options, context.path.name, context.detector_name,
                                   (info.width, info.height))
     context.shots, context.frames = scan.shots, scan.frames
+
+
+def _grey_size(context: AnalysisContext) -> Optional[tuple[int, int]]:
+    """For a detector that needs no colour: the size of the colour copy the cut detector gets beside
+    each grey frame (its own sampling size, or the frame's, made even); None: BGR frames."""
+    if getattr(context.detector, "needs_colour", True):
+        return None
+    width, height = context.info.width, context.info.height
+    return sampled_size(width, height) or (width - width % 2, height - height % 2)
 
 
 #: a frame this small and this near square may be one face crop, the only footage ``whole-frame`` is for

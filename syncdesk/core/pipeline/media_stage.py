@@ -5,7 +5,7 @@ Also the clip's frame stream that the frame stages consume by default.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .. import media
 from ..errors import SyncdeskError
@@ -37,14 +37,17 @@ def read_audio(context: AnalysisContext) -> None:
         context.report("audio", 1.0)
 
 
-def decode_frames(context: AnalysisContext, record: bool = False, deblock: bool = True) -> Iterator[media.AnalysisFrame]:
+def decode_frames(context: AnalysisContext, record: bool = False, deblock: bool = True,
+                  grey: Optional[tuple[int, int]] = None) -> Iterator[media.AnalysisFrame]:
     """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used.
 
     ``record``: this is the first whole pass: it sets ``video_log`` (undecodable packets, frames,
     their timing; a stream too damaged is refused at its end); a second pass has nothing new to tell.
-    ``deblock=False``: pictures only searched for faces and cuts (see :func:`media.iter_analysis_frames`).
+    ``deblock=False`` and ``grey``: pictures only searched for faces and cuts (see
+    :func:`media.iter_analysis_frames`).
     """
     log = None
     if record:
         log = context.video_log = media.VideoLog()
-    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log, deblock=deblock))
+    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log, deblock=deblock,
+                                              grey=grey))
