@@ -160,3 +160,40 @@ def test_grey_frames_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_p
             shots.process(frame.small if frame.small is not None else frame.image)
         found.append(shots.cuts)
     assert found == [[25, 50], [25, 50]]
+
+
+def test_a_picture_converts_only_the_crop_and_gives_swscale_s_pixels_give_or_take_a_step():
+    """The embedding pass crops faces from each frame: a 4:2:0 frame converts only its crop to BGR."""
+    from syncdesk.core.faces.crop import crop_face
+
+    rng = np.random.default_rng(10)
+    import cv2
+
+    picture = cv2.resize(rng.integers(0, 256, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
+    assert media.Picture.fits(frame)
+    whole, lazy = frame.to_ndarray(format="bgr24"), media.Picture(frame)
+    assert lazy.shape == whole.shape
+    for box in [(1371, 174, 1644, 447), (-50, -30, 200, 220), (1801, 901, 1999, 1099), (3000, 3000, 3100, 3100)]:
+        difference = np.abs(crop_face(lazy, box).astype(int) - crop_face(whole, box))
+        assert difference.mean() < 1.5 and difference.max() <= 6, box
+    region = lazy.region(slice(11, 16), slice(7, 10))  # odd edges: the even-aligned block, trimmed
+    assert region.shape == (5, 3, 3) and np.abs(region.astype(int) - whole[11:16, 7:10]).max() <= 6
+    odd = av.VideoFrame.from_ndarray(picture[:1079, :1919], format="bgr24").reformat(format="yuv420p")
+    assert not media.Picture.fits(odd) and not media.Picture.fits(frame.reformat(format="yuv444p"))
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuv444p"])
+def test_frames_that_are_not_4_2_0_come_as_bgr_when_pictures_are_asked_for(tmp_path, pixel_format):
+    clip = tmp_path / f"{pixel_format}.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, pixel_format
+        for value in range(0, 250, 10):
+            picture = np.full((180, 320, 3), value, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")))
+        container.mux(stream.encode())
+    frames = list(media.iter_analysis_frames(clip, pictures=True))
+    assert len(frames) == 25
+    kinds = {type(frame.image) for frame in frames}
+    assert kinds == ({media.Picture} if pixel_format == "yuv420p" else {np.ndarray})

@@ -17,9 +17,9 @@ from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import AnalysisError, Cancelled, SyncdeskError
 from syncdesk.core.media import AnalysisFrame
 from syncdesk.core.options import AnalysisOptions
-from syncdesk.core.pipeline import (AnalysisContext, build_analysis, decide_verdict, decode_frames, embed_face_tracks,
-                                    embed_whole_frame, find_faces, find_speaker, load_engine, open_media, read_audio,
-                                    run_stages)
+from syncdesk.core.pipeline import (AnalysisContext, build_analysis, decide_verdict, decode_frames, detection_frames,
+                                    embed_face_tracks, embed_whole_frame, find_faces, find_speaker, load_engine,
+                                    open_media, read_audio, run_stages)
 from syncdesk.core.results import Analysis, Track
 
 from .face_clips import Tile, make_faces_clip
@@ -91,10 +91,9 @@ def test_whole_frame_stages_over_held_frames_give_the_same_document_as_analyze(f
 def test_face_track_stages_over_held_frames_give_the_same_document_as_analyze(face_clip, oracle_weights):
     expected = analyze(face_clip, haar(oracle_weights))
     context = ready(face_clip, haar(oracle_weights))
-    window = list(decode_frames(context))
-    find_faces(context, window)
+    find_faces(context, list(detection_frames(context)))  # held as analyze decodes them: grey, for faces
     assert len(context.faces) == 1 and context.tracks == []  # pass one finds faces, scores nothing
-    embed_face_tracks(context, window)
+    embed_face_tracks(context, list(decode_frames(context, pictures=True)))
     run_stages(context, find_speaker, decide_verdict)
     result = build_analysis(context)
     assert document(result) == document(expected)

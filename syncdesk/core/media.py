@@ -74,7 +74,7 @@ class AnalysisFrame:
     index: int  # analysis frame number
     source_index: int  # decoded frame number in the source stream
     time_s: float  # source presentation time minus the first frame's
-    image: np.ndarray  # H x W x 3 uint8, BGR; H x W when decoded grey
+    image: np.ndarray | Picture  # H x W x 3 uint8, BGR; H x W when decoded grey; a Picture for crops
     small: Optional[np.ndarray] = None  # beside a grey image: a small colour copy (BGR), for the cut detector
 
 
@@ -259,6 +259,37 @@ class GreyConverter:
         return luma.copy(), cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
 
+class Picture:
+    """A decoded 8-bit 4:2:0 video-range frame of even size, converted to BGR only where asked
+    (:meth:`region`): a second pass that crops faces need not convert every pixel of every frame.
+    The pixels are those swscale gives for the whole frame, give or take a rounding step."""
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        import cv2  # only here: the crop path's
+
+        self._cv2 = cv2
+        self.shape = (frame.height, frame.width, 3)
+        half = (frame.height // 2, frame.width // 2)
+        self._planes = [_plane(frame, 0, frame.height, frame.width), _plane(frame, 1, *half), _plane(frame, 2, *half)]
+
+    @staticmethod
+    def fits(frame: av.VideoFrame) -> bool:
+        return frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0
+
+    def region(self, rows: slice, columns: slice) -> np.ndarray:
+        """``rows`` x ``columns`` (within the frame, steps of 1) as BGR."""
+        top, left = rows.start - rows.start % 2, columns.start - columns.start % 2
+        bottom, right = rows.stop + rows.stop % 2, columns.stop + columns.stop % 2
+        if bottom <= top or right <= left:
+            return np.zeros((max(0, rows.stop - rows.start), max(0, columns.stop - columns.start), 3), np.uint8)
+        luma, u, v = self._planes
+        parts = [luma[top:bottom, left:right], u[top // 2:bottom // 2, left // 2:right // 2],
+                 v[top // 2:bottom // 2, left // 2:right // 2]]
+        i420 = np.concatenate([part.ravel() for part in parts]).reshape((bottom - top) * 3 // 2, right - left)
+        bgr = self._cv2.cvtColor(i420, self._cv2.COLOR_YUV2BGR_I420)
+        return bgr[rows.start - top:rows.stop - top, columns.start - left:columns.stop - left]
+
+
 def _plane(frame: av.VideoFrame, index: int, rows: int, columns: int) -> np.ndarray:
     """A view of one plane of ``frame`` (its rows may be padded past ``columns``)."""
     plane = frame.planes[index]
@@ -291,6 +322,7 @@ def iter_analysis_frames(
     log: Optional[VideoLog] = None,
     deblock: bool = True,
     grey: Optional[tuple[int, int]] = None,
+    pictures: bool = False,
 ) -> Iterator[AnalysisFrame]:
     """Stream the video resampled to ``fps`` by presentation time; one decoded frame in memory.
 
@@ -301,6 +333,7 @@ def iter_analysis_frames(
     ``deblock=False`` skips the codec's in-loop deblocking filter: pictures a little blockier, good
     enough to find faces and cuts in, decoded faster; never for the crops SyncNet sees. ``grey``
     (width, height): grey pictures, each with a small colour copy of that size (:class:`GreyConverter`).
+    ``pictures``: frames that can be are given as :class:`Picture` (converted where cropped).
     """
     name = Path(path).name
     with open_input(path) as container:
@@ -328,7 +361,9 @@ def iter_analysis_frames(
                 t = next_tick * tick
                 if t > until or (t == until and not inclusive):
                     return
-                if image is None:
+                if image is None and pictures and Picture.fits(frame):
+                    image = Picture(frame)
+                elif image is None:
                     image, small = to_grey(frame) if to_grey is not None else (to_bgr(frame), None)
                 yield AnalysisFrame(next_tick, source_index, float(time), image, small)
                 next_tick += 1

@@ -15,14 +15,14 @@ from __future__ import annotations
 from .context import AnalysisContext, Stage, Timer, run_stages
 from .embed_stage import embed_face_tracks, embed_whole_frame
 from .engine_stage import load_engine, load_model
-from .faces_stage import find_faces
+from .faces_stage import detection_frames, find_faces
 from .clip_audio import ClipAudio
 from .media_stage import decode_frames, open_media, read_audio
 from .over_time_stage import measure_over_time
 from .verdict_stage import build_analysis, decide_verdict, find_speaker
 
 __all__ = [
-    "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames",
+    "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames", "detection_frames",
     "embed_face_tracks", "embed_whole_frame", "find_faces", "find_speaker", "load_engine", "load_model",
     "measure_over_time", "open_media", "read_audio", "run_stages",
 ]

@@ -121,7 +121,7 @@ def embed_face_tracks(context: AnalysisContext, frames: Frames = None) -> None:
     audio = context.audio
     with context.timer.stage("embeddings"), torch.inference_mode():
         shared = ClipAudioEmbeddings(context.model, audio.mfcc, max(0, audio.frames - WINDOW_FRAMES), context.device)
-        for frame in decode_frames(context) if frames is None else frames:
+        for frame in decode_frames(context, pictures=True) if frames is None else frames:
             context.cancel.check()
             while pending and pending[0][1].start == frame.index:
                 track_id, face = pending.pop(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from .. import media
 from ..media import ANALYSIS_FPS
@@ -23,7 +23,7 @@ def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analysi
     """
     expected = context.expected_frames
     if frames is None:
-        frames = decode_frames(context, record=True, deblock=False, grey=_grey_size(context))
+        frames = detection_frames(context, record=True)
     with context.timer.stage("faces"):
         scan = scan_faces(frames, context.detector, DETECT_EVERY, context.cancel,
                           lambda index: context.tick("faces", index, expected))
@@ -35,13 +35,14 @@ def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analysi
     context.shots, context.frames = scan.shots, scan.frames
 
 
-def _grey_size(context: AnalysisContext) -> Optional[tuple[int, int]]:
-    """For a detector that needs no colour: the size of the colour copy the cut detector gets beside
-    each grey frame (its own sampling size, or the frame's, made even); None: BGR frames."""
-    if getattr(context.detector, "needs_colour", True):
-        return None
-    width, height = context.info.width, context.info.height
-    return sampled_size(width, height) or (width - width % 2, height - height % 2)
+def detection_frames(context: AnalysisContext, record: bool = False) -> Iterator[media.AnalysisFrame]:
+    """The clip decoded for pass one: no deblocking, and for a detector that needs no colour grey
+    pictures, each with a colour copy at the cut detector's sampling size (or the frame's, made even)."""
+    grey = None
+    if not getattr(context.detector, "needs_colour", True):
+        width, height = context.info.width, context.info.height
+        grey = sampled_size(width, height) or (width - width % 2, height - height % 2)
+    return decode_frames(context, record=record, deblock=False, grey=grey)
 
 
 #: a frame this small and this near square may be one face crop, the only footage ``whole-frame`` is for
