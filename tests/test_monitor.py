@@ -310,3 +310,31 @@ def test_a_file_played_in_real_time_keeps_the_wall_clock(tmp_path, subframe_orac
             MonitorSettings(realtime=True), updates.append).run()
     assert time.monotonic() - started >= 5.5
     assert len(updates) >= 2
+
+
+def test_live_faces_search_the_whole_picture_once_a_second_and_near_the_known_faces_between():
+    """As the file pipeline does (FaceFinder): a stream's checks every 5th picture cost a search of a
+    few small regions, not of the whole picture, once a face is known."""
+    from syncdesk.core.faces.detectors import Detection
+    from syncdesk.core.monitor.live_faces import LiveFaces
+
+    class Counting:
+        name, needs_colour = "counting", False
+
+        def __init__(self) -> None:
+            self.whole, self.near = 0, 0
+
+        def detect(self, image):
+            self.whole += 1
+            return [Detection(100, 60, 140, 100)]
+
+        def detect_near(self, image, faces):
+            self.near += 1
+            return [Detection(102, 61, 142, 101)]
+
+    detector = Counting()
+    faces = LiveFaces(detector, whole_frame=False)
+    picture = np.full((360, 640, 3), 90, np.uint8)
+    crops = [crop for index in range(100) for crop in faces.add(index, picture)]
+    assert (detector.whole, detector.near) == (4, 16)  # frames 0, 25, 50, 75; the other 16 checks near
+    assert {crop.track for crop in crops} == {0} and len(crops) >= 96  # one track, every picture cropped

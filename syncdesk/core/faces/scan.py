@@ -52,12 +52,13 @@ class FaceFinder:
         self._dense_until = -1  # look on every frame before this one (a face missed, or a new shot)
         self._dense_whole = False  # ... in the whole frame (a new shot without a face) or near the known faces
 
-    def look(self, index: int, image: np.ndarray, cut: bool = False) -> list[Detection]:
-        """The faces found on frame ``index`` (``cut``: the first of a new shot); [] where it did not look."""
+    def look(self, index: int, image: np.ndarray, cut: bool = False, due: bool = False) -> list[Detection]:
+        """The faces found on frame ``index`` (``cut``: the first of a new shot); [] where it did not look.
+        ``due``: a regular check now, whatever the frame's number (a stream checks when it must)."""
         if cut:
             self._known, self._dense_until = [], -1
         self._known = [k for k in self._known if index - k.seen <= MAX_GAP]
-        regular = index % self.every == 0
+        regular = due or index % self.every == 0
         dense = index < self._dense_until
         whole = cut or index % self.search_every == 0 or (regular and not self._known) \
             or (dense and self._dense_whole)

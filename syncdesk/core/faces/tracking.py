@@ -59,15 +59,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _overlap(track: _Open, box: Sequence[float]) -> float:
-    """IoU with the track's last box, or with the mean of its last few if that is higher: a
-    detector's box size jitters from frame to frame, and one jittery box must not split a track.
-    A face that moved a little more (:func:`small_step`) scores just above the link threshold."""
-    recent = np.mean(track.boxes[-RECENT_BOXES:], axis=0)
-    overlap = max(iou(track.boxes[-1], box), iou(recent, box))
-    if overlap <= IOU_THRESHOLD and small_step(track.boxes[-1], box):
+def overlap(boxes: Sequence[Sequence[float]], box: Sequence[float]) -> float:
+    """How well ``box`` continues a track whose latest boxes are ``boxes``: IoU with the last one,
+    or with the mean of the last few if that is higher (a detector's box size jitters from frame to
+    frame, and one jittery box must not split a track). A face that moved a little more
+    (:func:`small_step`) scores just above the link threshold."""
+    recent = np.mean(boxes[-RECENT_BOXES:], axis=0)
+    score = max(iou(boxes[-1], box), iou(recent, box))
+    if score <= IOU_THRESHOLD and small_step(boxes[-1], box):
         return IOU_THRESHOLD + 1e-3
-    return overlap
+    return score
 
 
 def small_step(last: Sequence[float], box: Sequence[float]) -> bool:
@@ -92,7 +93,7 @@ def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> li
         taken: set[int] = set()
         for detection in candidates:
             box = (detection.x1, detection.y1, detection.x2, detection.y2)
-            scores = [(_overlap(t, box), i) for i, t in enumerate(active) if i not in taken]
+            scores = [(overlap(t.boxes, box), i) for i, t in enumerate(active) if i not in taken]
             best = max(scores, default=(0.0, -1))
             if best[0] > IOU_THRESHOLD:
                 track = active[best[1]]

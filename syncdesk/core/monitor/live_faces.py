@@ -4,9 +4,10 @@ The file pipeline detects every 5th frame and interpolates the boxes between det
 whole clip is known (:mod:`syncdesk.core.faces.scan`). Live, the pictures since the last check
 wait (at most :data:`~syncdesk.core.faces.scan.DETECT_EVERY` of them) until the next one, then
 each track's box is interpolated over them and they are cropped: the same boxes, a fifth of a
-second later. Tracks are linked as the file pipeline links them (IoU with the recent boxes), end
-at a cut or after :data:`~syncdesk.core.faces.tracking.MAX_GAP` frames unseen, and hold their last
-box in between.
+second later. Where to look is the file pipeline's choice too (:class:`~syncdesk.core.faces.scan.FaceFinder`:
+the whole picture once a second and at cuts, near the known faces between). Tracks are linked as
+the file pipeline links them (IoU with the recent boxes, or a small step), end at a cut or after
+:data:`~syncdesk.core.faces.tracking.MAX_GAP` frames unseen, and hold their last box in between.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 
 from ..faces.crop import crop_face
 from ..faces.detectors import FaceDetector
-from ..faces.scan import DETECT_EVERY
-from ..faces.tracking import IOU_THRESHOLD, MAX_GAP, RECENT_BOXES, iou
+from ..faces.scan import DETECT_EVERY, FaceFinder
+from ..faces.tracking import IOU_THRESHOLD, MAX_GAP, RECENT_BOXES, overlap
 from ..pipeline.embed_stage import whole_frame_crop
 from ..shots import ShotDetector
 
@@ -46,15 +47,14 @@ class _Track:
     last_frame: int = -1  # frame of the last crop given out
 
     def overlap(self, box: Box) -> float:
-        recent = tuple(np.mean(self.boxes[-RECENT_BOXES:], axis=0))
-        return max(iou(self.boxes[-1], box), iou(recent, box))
+        return overlap(self.boxes, box)
 
 
 class LiveFaces:
     """Feed pictures in order; get back the crops of every track, in frame order per track."""
 
     def __init__(self, detector: FaceDetector, whole_frame: bool, every: int = DETECT_EVERY) -> None:
-        self._detector = detector
+        self._finder = FaceFinder(detector, every)
         self._whole_frame = whole_frame
         self._every = every
         self._shots = ShotDetector()
@@ -77,7 +77,7 @@ class LiveFaces:
             self._tracks = []
         self._waiting.append((index, image))
         if cut or index % self._every == 0 or len(self._waiting) > self._every:
-            crops += self._check(index, image)
+            crops += self._check(index, image, cut)
         return crops
 
     def _hold_all(self) -> list[Crop]:
@@ -89,8 +89,8 @@ class LiveFaces:
         return [self._crop(track, index, image, track.last_box) for index, image in self._waiting
                 if index > track.last_frame]
 
-    def _check(self, index: int, image: np.ndarray) -> list[Crop]:
-        found = sorted(self._detector.detect(image), key=lambda d: -d.score)
+    def _check(self, index: int, image: np.ndarray, cut: bool) -> list[Crop]:
+        found = sorted(self._finder.look(index, image, cut, due=True), key=lambda d: -d.score)
         crops: list[Crop] = []
         taken: set[int] = set()
         for detection in found:
