@@ -23,10 +23,24 @@ class Detection:
     def size(self) -> float:
         return max(self.x2 - self.x1, self.y2 - self.y1)
 
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.x1, self.y1, self.x2, self.y2
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes x1, y1, x2, y2."""
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
 
 class FaceDetector(Protocol):
     name: str
     needs_colour: bool  # False: grey frames (H x W) do as well as BGR ones
+    search_every: int  # frames from one whole-frame search to the next (at most; cuts start one too)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces anywhere in one frame (BGR, or grey where colour is not needed)."""
@@ -55,16 +69,9 @@ def suppress(found: Sequence[Detection], overlap: float = 0.3) -> list[Detection
     """One box per face: each box, best score first, drops the later ones overlapping it by more than ``overlap``."""
     kept: list[Detection] = []
     for box in sorted(found, key=lambda d: -d.score):
-        if all(_iou(box, other) <= overlap for other in kept):
+        if all(iou(box.box, other.box) <= overlap for other in kept):
             kept.append(box)
     return kept
-
-
-def _iou(a: Detection, b: Detection) -> float:
-    x1, y1, x2, y2 = max(a.x1, b.x1), max(a.y1, b.y1), min(a.x2, b.x2), min(a.y2, b.y2)
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class WholeFrameDetector:
@@ -72,6 +79,7 @@ class WholeFrameDetector:
 
     name = "whole-frame"
     needs_colour = False
+    search_every = 25
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
@@ -108,6 +116,7 @@ class HaarFaceDetector:
 
     name = "haar"
     needs_colour = False
+    search_every = 25  # once a second: a whole-frame search costs about as much as ten near ones
     #: a frontal box is preferred to a profile one for the same face
     PROFILE_SCORE = 0.9
 

@@ -20,12 +20,13 @@ import numpy as np
 from ..cancel import CancelToken
 from ..media import AnalysisFrame
 from ..shots import ShotDetector
-from .detectors import Detection, FaceDetector, near_region
-from .tracking import MAX_GAP, FaceTrack, iou, link_tracks
+from .detectors import Detection, FaceDetector, iou, near_region
+from .tracking import MAX_GAP, FaceTrack, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
-#: a search of the whole frame for new faces every 25th frame (1 s), and at each cut
+#: a search of the whole frame for new faces every 25th frame (1 s; a detector may say otherwise:
+#: ``search_every``), and at each cut
 SEARCH_EVERY = 25
 #: a face found near a known one, overlapping it by more than this, is that face
 SAME_FACE_IOU = 0.2
@@ -35,17 +36,17 @@ NEAR_AREA_MAX = 0.5
 
 @dataclass
 class _Known:
-    box: Detection
+    face: Detection
     seen: int  # the frame it was last found on
 
 
 class FaceFinder:
     """Frame by frame, where to look for faces, and what was found: call :meth:`look` on every frame."""
 
-    def __init__(self, detector: FaceDetector, every: int = DETECT_EVERY, search_every: int = SEARCH_EVERY) -> None:
+    def __init__(self, detector: FaceDetector, every: int = DETECT_EVERY, search_every: Optional[int] = None) -> None:
         self.detector = detector
         self.every = every
-        self.search_every = search_every
+        self.search_every = search_every or getattr(detector, "search_every", SEARCH_EVERY)
         self.checked = 0  # frames the detector ran on
         self._known: list[_Known] = []
         self._last_check = -1
@@ -69,7 +70,7 @@ class FaceFinder:
         if whole or self._regions_cover_most(image):
             found = self.detector.detect(image)
         else:
-            found = self.detector.detect_near(image, [k.box for k in self._known])
+            found = self.detector.detect_near(image, [k.face for k in self._known])
         self.checked += 1
         missed = self._update(index, found)
         fresh_miss = any(k.seen == self._last_check for k in missed)  # found at the check before, not now
@@ -87,23 +88,19 @@ class FaceFinder:
     def _regions_cover_most(self, image: np.ndarray) -> bool:
         """Whether the regions near the known faces add up to most of the frame: no saving, search it whole."""
         height, width = image.shape[:2]
-        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in (near_region(k.box, width, height) for k in self._known))
+        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in (near_region(k.face, width, height) for k in self._known))
         return area > NEAR_AREA_MAX * width * height
 
     def _update(self, index: int, found: list[Detection]) -> list[_Known]:
         """Match ``found`` to the known faces; returns the known faces it did not find."""
         missed = []
         for known in self._known:
-            match = max(found, key=lambda d: _iou(d, known.box), default=None)
-            if match is None or _iou(match, known.box) <= SAME_FACE_IOU:
+            match = max(found, key=lambda d: iou(d.box, known.face.box), default=None)
+            if match is None or iou(match.box, known.face.box) <= SAME_FACE_IOU:
                 missed.append(known)
         new = [_Known(d, index) for d in found]
-        self._known = new + [k for k in missed if all(_iou(k.box, d) <= SAME_FACE_IOU for d in found)]
+        self._known = new + [k for k in missed if all(iou(k.face.box, d.box) <= SAME_FACE_IOU for d in found)]
         return missed
-
-
-def _iou(a: Detection, b: Detection) -> float:
-    return iou((a.x1, a.y1, a.x2, a.y2), (b.x1, b.y1, b.x2, b.y2))
 
 
 @dataclass

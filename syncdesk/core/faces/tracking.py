@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .detectors import Detection
+from .detectors import Detection, iou
 
 IOU_THRESHOLD = 0.5
 MAX_GAP = 25
@@ -49,14 +49,6 @@ class FaceTrack:
 class _Open:
     frames: list[int] = field(default_factory=list)
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def overlap(boxes: Sequence[Sequence[float]], box: Sequence[float]) -> float:
