@@ -20,7 +20,7 @@ import numpy as np
 from ..cancel import CancelToken
 from ..media import AnalysisFrame
 from ..shots import ShotDetector
-from .detectors import Detection, FaceDetector, iou, near_region
+from .detectors import Detection, FaceDetector, iou
 from .tracking import MAX_GAP, FaceTrack, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
@@ -30,8 +30,8 @@ DETECT_EVERY = 5
 SEARCH_EVERY = 25
 #: a face found near a known one, overlapping it by more than this, is that face
 SAME_FACE_IOU = 0.2
-#: regions near known faces covering more than this share of the frame: the whole frame is searched
-NEAR_AREA_MAX = 0.5
+#: a known face this large against the frame's smaller side: the whole frame is searched
+NEAR_FACE_MAX = 0.5
 
 
 @dataclass
@@ -67,7 +67,7 @@ class FaceFinder:
             return []
         if not whole and not self._known:
             return []
-        if whole or self._regions_cover_most(image):
+        if whole or self._fills_the_frame(image):
             found = self.detector.detect(image)
         else:
             found = self.detector.detect_near(image, [k.face for k in self._known])
@@ -85,11 +85,10 @@ class FaceFinder:
         self._last_check = index
         return found
 
-    def _regions_cover_most(self, image: np.ndarray) -> bool:
-        """Whether the regions near the known faces add up to most of the frame: no saving, search it whole."""
-        height, width = image.shape[:2]
-        area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in (near_region(k.face, width, height) for k in self._known))
-        return area > NEAR_AREA_MAX * width * height
+    def _fills_the_frame(self, image: np.ndarray) -> bool:
+        """Whether a known face is so large against the frame that a search near it gains nothing (and
+        its region, cut by the frame's edges, could not show it whole): search the frame whole."""
+        return any(k.face.size >= NEAR_FACE_MAX * min(image.shape[:2]) for k in self._known)
 
     def _update(self, index: int, found: list[Detection]) -> list[_Known]:
         """Match ``found`` to the known faces; returns the known faces it did not find."""
