@@ -179,7 +179,7 @@ def test_the_whole_frame_is_searched_once_a_second_and_near_the_known_faces_betw
     assert scan.frames_checked == len(detector.asked)
     assert [(t.start, t.end) for t in scan.tracks] == [(10, 49), (50, 119)]
 
-    large = ScriptedDetector(hits=set(range(120)), side=120)  # two thirds of a 320x180 frame's height
+    large = ScriptedDetector(hits=set(range(120)), side=200)  # taller than the 320x180 frame
     scan_faces(two_shot_frames(large, cut=50, count=120), large, every=5)
     assert large.whole == large.asked == list(range(0, 120, 5))
 

@@ -30,8 +30,9 @@ DETECT_EVERY = 5
 SEARCH_EVERY = 25
 #: a face found near a known one, overlapping it by more than this, is that face
 SAME_FACE_IOU = 0.2
-#: a known face this large against the frame's smaller side: the whole frame is searched
-NEAR_FACE_MAX = 0.5
+#: a known face this large against the frame's smaller side (a box the frame cannot hold, from a
+#: detector's outsized guess): the whole frame is searched
+NEAR_FACE_MAX = 1.0
 
 
 @dataclass
