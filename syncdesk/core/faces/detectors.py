@@ -154,8 +154,9 @@ class HaarFaceDetector:
         width = grey.shape[1]
         for mirrored in (False, True) if profiles else ():
             boxes = self._profile.detectMultiScale(cv2.flip(grey, 1) if mirrored else grey, **options)
-            found += [Detection(float(width - x - w if mirrored else x), float(y), float(width - x if mirrored else x + w),
-                                float(y + h), self.PROFILE_SCORE) for x, y, w, h in boxes]
+            found += [Detection(float(width - x - w if mirrored else x), float(y),
+                                float(width - x if mirrored else x + w), float(y + h), self.PROFILE_SCORE)
+                      for x, y, w, h in boxes]
         return found
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -164,8 +165,8 @@ class HaarFaceDetector:
         for work_width, frontal in ((self.work_width, True), (self.profile_width, False)):
             scale = self._work_scale(width, height, work_width)
             grey = _scaled_grey(image, scale)
-            boxes = self._search(grey, frontal, not frontal, self.scale_factor if frontal else self.profile_scale_factor,
-                                 max(16, round(min(grey.shape) * 0.06)))
+            step = self.scale_factor if frontal else self.profile_scale_factor
+            boxes = self._search(grey, frontal, not frontal, step, max(16, round(min(grey.shape) * 0.06)))
             found += [_scaled(b, 1 / scale) for b in boxes]
         return suppress(found)
 

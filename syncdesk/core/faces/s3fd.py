@@ -217,7 +217,8 @@ class S3FDDetector:
                 continue
             region = image[y1:y2, x1:x2]
             scale = max(min(1.0, NEAR_PX / max(face.size, 1.0)), MIN_INPUT_SIDE / min(region.shape[:2]))
-            found += [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score) for d in self._detect(region, scale)]
+            found += [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score)
+                      for d in self._detect(region, scale)]
         return suppress(found)
 
     def _detect(self, image: np.ndarray, scale: float) -> list[Detection]:

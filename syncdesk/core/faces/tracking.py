@@ -1,11 +1,11 @@
 """Face tracks within a shot, as the published pipeline builds them (syncnet-facts.md).
 
-Greedy IoU association (IoU > 0.5 with the last box or the mean of the last three; a track survives up to 25 frames without a detection), tracks
-never cross a cut; with detections a fifth of a second apart, a box also continues a track when the
-face moved less than half its size and kept its size within 1.5x (a head turning, which the
-pipeline's every-frame detection saw in small steps); kept if at least ``min_track`` frames long with a mean face size of at least
-``min_face_size`` px; boxes linearly interpolated over gaps, then centre and size median-filtered
-over 13 frames.
+Greedy IoU association (IoU > 0.5 with the last box or the mean of the last three; a track survives
+up to 25 frames without a detection); tracks never cross a cut. With detections a fifth of a second
+apart, a box also continues a track when the face moved less than half its size and kept its size
+within 1.5x (a head turning, which the pipeline's every-frame detection saw in small steps). A track
+is kept if at least ``min_track`` frames long with a mean face size of at least ``min_face_size`` px;
+boxes are linearly interpolated over gaps, then centre and size median-filtered over 13 frames.
 """
 
 from __future__ import annotations

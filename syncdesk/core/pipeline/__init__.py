@@ -22,7 +22,7 @@ from .over_time_stage import measure_over_time
 from .verdict_stage import build_analysis, decide_verdict, find_speaker
 
 __all__ = [
-    "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames", "detection_frames",
-    "embed_face_tracks", "embed_whole_frame", "find_faces", "find_speaker", "load_engine", "load_model",
-    "measure_over_time", "open_media", "read_audio", "run_stages",
+    "AnalysisContext", "ClipAudio", "Stage", "Timer", "build_analysis", "decide_verdict", "decode_frames",
+    "detection_frames", "embed_face_tracks", "embed_whole_frame", "find_faces", "find_speaker", "load_engine",
+    "load_model", "measure_over_time", "open_media", "read_audio", "run_stages",
 ]
