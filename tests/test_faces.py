@@ -102,7 +102,7 @@ def test_crop_pads_with_grey_outside_the_frame():
 class ScriptedDetector:
     """Finds one face on the frames listed and none elsewhere; remembers which frames it was asked about."""
 
-    name = "scripted"
+    name, needs_colour, search_every = "scripted", False, 25
 
     def __init__(self, hits: set[int], side: float = 40) -> None:
         self.hits, self.side, self.asked, self.whole, self.index = hits, side, [], [], 0

@@ -319,7 +319,7 @@ def test_live_faces_search_the_whole_picture_once_a_second_and_near_the_known_fa
     from syncdesk.core.monitor.live_faces import LiveFaces
 
     class Counting:
-        name, needs_colour = "counting", False
+        name, needs_colour, search_every = "counting", False, 25
 
         def __init__(self) -> None:
             self.whole, self.near = 0, 0

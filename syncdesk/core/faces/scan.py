@@ -25,9 +25,6 @@ from .tracking import MAX_GAP, FaceTrack, link_tracks
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
-#: a search of the whole frame for new faces every 25th frame (1 s; a detector may say otherwise:
-#: ``search_every``), and at each cut
-SEARCH_EVERY = 25
 #: a face found near a known one, overlapping it by more than this, is that face
 SAME_FACE_IOU = 0.2
 #: a known face this large against the frame's smaller side (a box the frame cannot hold, from a
@@ -47,7 +44,7 @@ class FaceFinder:
     def __init__(self, detector: FaceDetector, every: int = DETECT_EVERY, search_every: Optional[int] = None) -> None:
         self.detector = detector
         self.every = every
-        self.search_every = search_every or getattr(detector, "search_every", SEARCH_EVERY)
+        self.search_every = search_every or detector.search_every
         self.checked = 0  # frames the detector ran on
         self._known: list[_Known] = []
         self._last_check = -1
@@ -64,9 +61,7 @@ class FaceFinder:
         dense = index < self._dense_until
         whole = cut or index % self.search_every == 0 or (regular and not self._known) \
             or (dense and self._dense_whole)
-        if not (whole or regular or dense):
-            return []
-        if not whole and not self._known:
+        if not whole and not ((regular or dense) and self._known):
             return []
         if whole or self._fills_the_frame(image):
             found = self.detector.detect(image)

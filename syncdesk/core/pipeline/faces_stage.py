@@ -39,7 +39,7 @@ def detection_frames(context: AnalysisContext, record: bool = False) -> Iterator
     """The clip decoded for pass one: no deblocking, and for a detector that needs no colour grey
     pictures, each with a colour copy at the cut detector's sampling size (or the frame's, made even)."""
     grey = None
-    if not getattr(context.detector, "needs_colour", True):
+    if not context.detector.needs_colour:
         width, height = context.info.width, context.info.height
         grey = sampled_size(width, height) or (width - width % 2, height - height % 2)
     return decode_frames(context, record=record, deblock=False, grey=grey)

@@ -78,7 +78,7 @@ class AudioEmbeddings:
     def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device, batch: int = 256,
                  shared: Optional[ClipAudioEmbeddings] = None, offset: int = 0) -> None:
         self._model = model
-        self._mfcc = torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
+        self._mfcc = None if shared is not None else torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
         self.windows = windows
         self._device = device
         self._batch = batch
