@@ -20,6 +20,7 @@ The clip is composed from ``example.avi`` (tests/face_clips.py); the oracle weig
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -43,7 +44,8 @@ from syncdesk.core import media, settings  # noqa: E402
 from syncdesk.core.faces import scan as face_scan  # noqa: E402
 from syncdesk.core.faces.detectors import HaarFaceDetector  # noqa: E402
 from syncdesk.core.faces.s3fd import S3FD, S3FDDetector  # noqa: E402
-from syncdesk.core.faces.tracking import iou  # noqa: E402
+from syncdesk.core.faces.tracking import TrackLinker, iou  # noqa: E402
+from syncdesk.core.pipeline import embed_stage, faces_stage  # noqa: E402
 from syncdesk.core.options import AnalysisOptions  # noqa: E402
 from syncdesk.core.shots import ShotDetector  # noqa: E402
 from syncdesk.core.sync.embed import WindowScorer  # noqa: E402
@@ -81,8 +83,8 @@ def instrumented(clock: StageClock, detector_class: type) -> Iterator[None]:
     undo = [
         clock.wrap(ShotDetector, "process", "shots"),
         clock.wrap(detector_class, "detect", "detect"),
-        clock.wrap(face_scan, "link_tracks", "track"),
-        clock.wrap(pipeline, "crop_face", "crop"),
+        clock.wrap(TrackLinker, "add", "track"),
+        clock.wrap(embed_stage, "crop_face", "crop"),
         clock.wrap(WindowScorer, "_run", "embed"),
         clock.wrap(WindowScorer, "finish", "embed"),
     ]
@@ -122,8 +124,9 @@ def every_n_study(clip: Path, options: AnalysisOptions, values: list[int]) -> li
     rows = ["| detect every | wall | fps | mean box IoU vs every frame | tracks | offsets | speaker frames agreeing |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     reference = None
+    follower = faces_stage.FaceFollower
     for every in values:
-        pipeline.DETECT_EVERY = every
+        faces_stage.FaceFollower = functools.partial(follower, every=every)
         start = time.perf_counter()
         result = pipeline.analyze(clip, options)
         wall = time.perf_counter() - start
@@ -136,7 +139,7 @@ def every_n_study(clip: Path, options: AnalysisOptions, values: list[int]) -> li
         agree = np.mean([a == b for a, b in zip(result.active_speaker, reference.active_speaker, strict=True)])
         rows.append(f"| {every} | {wall:.2f} s | {result.source.frames / wall:.1f} | {np.mean(ious):.3f} | "
                     f"{len(result.tracks)} | {[t.offset_frames for t in result.tracks]} | {100 * agree:.1f}% |")
-    pipeline.DETECT_EVERY = face_scan.DETECT_EVERY
+    faces_stage.FaceFollower = follower
     return rows
 
 

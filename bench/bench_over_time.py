@@ -28,7 +28,7 @@ def run_one(video: Path, weights: Path, narrow: bool) -> dict:
     from syncdesk.core.analysis import analyze
     from syncdesk.core.options import AnalysisOptions
     from syncdesk.core.pipeline import embed_stage
-    from syncdesk.core.pipeline.track_score import sounding_windows
+    from syncdesk.core.pipeline.clip_audio import sounding_windows
     from syncdesk.core.sync.over_time import TrackEvidence
 
     if narrow:

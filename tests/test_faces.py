@@ -8,7 +8,28 @@ import pytest
 from syncdesk.core import media
 from syncdesk.core.faces.crop import PAD_VALUE, crop_face
 from syncdesk.core.faces.detectors import Detection, HaarFaceDetector, WholeFrameDetector
-from syncdesk.core.faces.tracking import iou, keep_tracks, link_tracks
+from syncdesk.core.faces.scan import FaceFollower, FaceScan
+from syncdesk.core.faces.tracking import TrackLinker, iou, keep_tracks
+
+
+def link_tracks(detections, shots, hold: int = 0):
+    """The tracks the face stage's linker makes of per-frame detections, shot by shot, in numbering order."""
+    tracks = []
+    for start, end in shots:
+        linker = TrackLinker(hold)
+        for frame in range(start, end + 1):
+            tracks += [face for _, face in linker.add(frame, detections[frame])]
+        tracks += [face for _, face in linker.finish()]
+    return sorted(tracks, key=lambda t: (t.start, t.boxes[0, 0]))
+
+
+def scan_faces(frames, detector, every: int = 5) -> FaceScan:
+    """Cuts, faces and tracks over ``frames``, as the face stage follows them."""
+    follower = FaceFollower(detector, every)
+    for frame in frames:
+        follower.add(frame.index, frame.image, frame.small)
+    follower.finish()
+    return follower.scan()
 
 
 def test_bundled_detector_finds_the_face_in_the_sample_clip(example_avi):
@@ -126,8 +147,6 @@ def two_shot_frames(detector: ScriptedDetector, cut: int, count: int):
 
 
 def test_a_cut_whose_first_frame_shows_no_face_is_searched_frame_by_frame():
-    from syncdesk.core.faces.scan import scan_faces
-
     detector = ScriptedDetector(hits=set(range(0, 50)) | set(range(52, 120)))  # missed on the cut (50) and 51
     scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
     assert scan.shots == [[0, 49], [50, 119]]
@@ -136,8 +155,6 @@ def test_a_cut_whose_first_frame_shows_no_face_is_searched_frame_by_frame():
 
 
 def test_a_shot_without_faces_is_searched_only_until_the_next_regular_check():
-    from syncdesk.core.faces.scan import scan_faces
-
     detector = ScriptedDetector(hits=set(range(0, 50)))
     scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
     assert [i for i in detector.asked if i >= 50] == [50, 51, 52, 53, 54, 55, *range(60, 120, 5)]
@@ -145,8 +162,6 @@ def test_a_shot_without_faces_is_searched_only_until_the_next_regular_check():
 
 
 def test_a_detector_whose_box_size_jitters_keeps_one_track():
-    from syncdesk.core.faces.tracking import link_tracks
-
     def centred(side: float) -> Detection:
         return Detection(300 - side / 2, 200 - side / 2, 300 + side / 2, 200 + side / 2)
 
@@ -158,8 +173,6 @@ def test_a_detector_whose_box_size_jitters_keeps_one_track():
 def test_a_face_missed_at_a_regular_check_is_looked_for_only_until_the_next_one():
     """Real footage misses faces often; a frame-by-frame search for up to 25 frames per miss made the
     bundled detector run on most frames of a two-face debate (4x its cost)."""
-    from syncdesk.core.faces.scan import scan_faces
-
     detector = ScriptedDetector(hits=set(range(0, 20)) | set(range(40, 120)))  # gone from 20 to 39
     scan = scan_faces(two_shot_frames(detector, cut=200, count=120), detector, every=5)
     assert [i for i in detector.asked if 15 <= i <= 45] == [15, 20, 21, 22, 23, 24, 25, 30, 35, 40, 45]
@@ -169,8 +182,6 @@ def test_a_face_missed_at_a_regular_check_is_looked_for_only_until_the_next_one(
 def test_the_whole_frame_is_searched_once_a_second_and_near_the_known_faces_between():
     """A search near known faces costs a fraction of a whole frame's: new faces are looked for every 25th
     frame, at each cut, and on every regular check while no face is known."""
-    from syncdesk.core.faces.scan import scan_faces
-
     detector = ScriptedDetector(hits=set(range(10, 50)) | set(range(50, 120)))
     scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
     assert detector.whole == [0, 5, 10, 25, 50, 75, 100]
@@ -187,8 +198,6 @@ def test_the_whole_frame_is_searched_once_a_second_and_near_the_known_faces_betw
 def test_a_face_that_moved_half_its_size_between_checks_keeps_its_track():
     """Checks are a fifth of a second apart: a head turning moves its box further than the published
     pipeline's every-frame IoU > 0.5 rule allows; a box elsewhere or of another size is another face."""
-    from syncdesk.core.faces.tracking import link_tracks
-
     def at(x: float, side: float = 260) -> list[Detection]:
         return [Detection(x, 200, x + side, 200 + side)]
 
@@ -264,3 +273,34 @@ def test_the_bundled_detector_finds_a_turned_face_and_finds_it_again_nearby(deba
     moved = Detection(left.x1 + 60, left.y1 + 30, left.x2 + 60, left.y2 + 30)  # where it was a few frames before
     assert [340 < centre_x(f) < 640 for f in detector.detect_near(debate_frame, [moved])] == [True]
     assert detector.detect_near(debate_frame, [Detection(900, 700, 1100, 900)]) == []  # the subtitle strip: nobody
+
+
+def test_a_track_s_settled_boxes_are_its_final_boxes():
+    """The face stage crops a frame as soon as the boxes there settle, before the track ends: each box
+    it reads early must be the one the finished track has (interpolation, hold and median smoothing)."""
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        faces = [[rng.uniform(0, 600), rng.uniform(0, 300), rng.uniform(40, 200)] for _ in range(rng.integers(1, 4))]
+        linker = TrackLinker(hold=4)
+        early: dict[int, dict[int, np.ndarray]] = {}  # per track: frame -> box read while it was open
+        finished = []
+        for frame in range(int(rng.integers(40, 300))):
+            found = []
+            if frame % 5 == 0 or rng.random() < 0.1:
+                for face in faces:
+                    face[0] += rng.normal(0, 8)
+                    face[1] += rng.normal(0, 5)
+                    face[2] *= np.exp(rng.normal(0, 0.05))
+                    if rng.random() < 0.8:  # missed now and then: gaps, tracks that end and start again
+                        found.append(Detection(face[0], face[1], face[0] + face[2], face[1] + face[2]))
+            finished += linker.add(frame, found, cut=frame == 150)
+            for track in linker.active:
+                seen = early.setdefault(track.key, {})
+                start = max(seen, default=track.frames[0] - 1) + 1
+                if track.settled >= start:
+                    seen.update(zip(range(start, track.settled + 1), track.boxes_between(start, track.settled)))
+        finished += linker.finish()
+        assert finished
+        for track, face in finished:
+            for frame, box in early.get(track.key, {}).items():
+                np.testing.assert_array_equal(box, face.boxes[frame - face.start])

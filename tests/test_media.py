@@ -116,18 +116,18 @@ def test_the_frame_converter_gives_the_pixels_pyav_gives(pixel_format, target):
         np.testing.assert_array_equal(converted, frame.to_ndarray(format=target))
 
 
-@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "yuv444p", "nv12", "rgb24"])
-def test_the_grey_converter_gives_the_luma_and_a_small_colour_copy(pixel_format):
-    """The faces pass of the bundled detector: its grey picture, and beside it a small colour copy of
-    the frame for the cut detector, without converting every pixel to BGR (4:2:0 frames; others by swscale)."""
+def test_a_picture_gives_its_luma_as_the_grey_picture_and_a_small_colour_copy():
+    """The faces pass: the grey picture a detector searches (a view, no copy), and a small colour copy
+    of the frame for the cut detector, without converting every pixel to BGR."""
     import cv2
 
     rng = np.random.default_rng(8)
     coarse = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
     picture = cv2.resize(coarse, (1920, 1080), interpolation=cv2.INTER_CUBIC)  # smooth colour blobs
-    frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format=pixel_format)
-    grey, small = media.GreyConverter((384, 216))(frame)
-    assert grey.shape == (1080, 1920) and grey.dtype == np.uint8
+    frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
+    decoded = media.Picture(frame)
+    grey, small = decoded.luma, decoded.small(384, 216)
+    assert grey.shape == (1080, 1920) and grey.dtype == np.uint8 and not grey.flags.owndata
     reference = frame.to_ndarray(format="bgr24")
     brightness = cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY)
     assert np.corrcoef(grey.ravel(), brightness.ravel())[0, 1] > 0.99  # luma: limited range for 4:2:0 video
@@ -136,7 +136,7 @@ def test_the_grey_converter_gives_the_luma_and_a_small_colour_copy(pixel_format)
     assert np.abs(small.astype(int) - shrunk).mean() < 6
 
 
-def test_grey_frames_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_path):
+def test_pictures_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_path):
     import cv2
 
     from syncdesk.core.shots import ShotDetector, sampled_size
@@ -153,10 +153,10 @@ def test_grey_frames_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_p
             container.mux(stream.encode(av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="bgr24")))
         container.mux(stream.encode())
     found = []
-    for grey in (None, sampled_size(1280, 720)):
+    for small in (None, sampled_size(1280, 720)):
         shots = ShotDetector()
-        for frame in media.iter_analysis_frames(clip, grey=grey):
-            assert (frame.image.ndim, frame.small is None) == ((3, True) if grey is None else (2, False))
+        for frame in media.iter_analysis_frames(clip, pictures=small is not None, small=small):
+            assert isinstance(frame.image, media.Picture) == (small is not None) == (frame.small is not None)
             shots.process(frame.small if frame.small is not None else frame.image)
         found.append(shots.cuts)
     assert found == [[25, 50], [25, 50]]

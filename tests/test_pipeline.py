@@ -17,9 +17,11 @@ from syncdesk.core.cancel import CancelToken
 from syncdesk.core.errors import AnalysisError, Cancelled, SyncdeskError
 from syncdesk.core.media import AnalysisFrame
 from syncdesk.core.options import AnalysisOptions
+from syncdesk.core.faces.scan import DETECT_EVERY
+from syncdesk.core.faces.tracking import SMOOTHING
 from syncdesk.core.pipeline import (AnalysisContext, build_analysis, decide_verdict, decode_frames, detection_frames,
-                                    embed_face_tracks, embed_whole_frame, find_faces, find_speaker, load_engine,
-                                    open_media, read_audio, run_stages)
+                                    embed_whole_frame, find_speaker, follow_faces, load_engine, open_media,
+                                    read_audio, run_stages)
 from syncdesk.core.results import Analysis, Track
 
 from .face_clips import Tile, make_faces_clip
@@ -91,9 +93,8 @@ def test_whole_frame_stages_over_held_frames_give_the_same_document_as_analyze(f
 def test_face_track_stages_over_held_frames_give_the_same_document_as_analyze(face_clip, oracle_weights):
     expected = analyze(face_clip, haar(oracle_weights))
     context = ready(face_clip, haar(oracle_weights))
-    find_faces(context, list(detection_frames(context)))  # held as analyze decodes them: grey, for faces
-    assert len(context.faces) == 1 and context.tracks == []  # pass one finds faces, scores nothing
-    embed_face_tracks(context, list(decode_frames(context, pictures=True)))
+    follow_faces(context, list(detection_frames(context)))  # held as analyze decodes them: pictures
+    assert len(context.faces) == 1 and len(context.tracks) == 1
     run_stages(context, find_speaker, decide_verdict)
     result = build_analysis(context)
     assert document(result) == document(expected)
@@ -101,22 +102,21 @@ def test_face_track_stages_over_held_frames_give_the_same_document_as_analyze(fa
     assert list(result.timings) == ["probe", "load_model", "audio", "faces", "embeddings", "scoring", "total"]
 
 
-@pytest.mark.parametrize("stage", [embed_whole_frame, find_faces])
-def test_frame_stages_drop_each_frame_once_used(stage, face_clip, oracle_weights):
-    options = whole_frame(oracle_weights) if stage is embed_whole_frame else haar(oracle_weights)
-    context = ready(face_clip, options)
+def test_the_whole_frame_stage_drops_each_frame_once_used(face_clip, oracle_weights):
+    context = ready(face_clip, whole_frame(oracle_weights))
     frames = Watched(decode_frames(context))
-    stage(context, frames)
+    embed_whole_frame(context, frames)
     assert context.frames == 100
     assert frames.most_alive <= 2
 
 
-def test_face_track_embedding_drops_each_frame_once_used(face_clip, oracle_weights):
+def test_the_face_stage_holds_frames_only_until_the_boxes_there_settle(face_clip, oracle_weights):
     context = ready(face_clip, haar(oracle_weights))
-    find_faces(context)
     frames = Watched(decode_frames(context))
-    embed_face_tracks(context, frames)
-    assert len(context.tracks) == 1 and frames.most_alive <= 2
+    follow_faces(context, frames)
+    assert context.frames == 100 and len(context.tracks) == 1
+    # a face found every 5th frame: its box is final 6 frames after a detection, the frames since are held
+    assert DETECT_EVERY <= frames.most_alive <= DETECT_EVERY + SMOOTHING // 2 + 2
 
 
 def scored(track_id: int, start: int, confidence: float, curve: list[float], best: int) -> Track:
@@ -174,7 +174,7 @@ def test_cancelling_as_the_audio_stage_ends_runs_no_frame_stage(flash_clip, orac
 
 
 @pytest.mark.parametrize("detector, stages", [("whole-frame", ["audio", "embeddings"]),
-                                              ("haar", ["audio", "faces", "embeddings"])])
+                                              ("haar", ["audio", "faces"])])
 def test_each_stage_reports_its_progress_in_turn_up_to_the_end(detector, stages, face_clip, oracle_weights):
     seen: list[tuple[str, float]] = []
     analyze(face_clip, AnalysisOptions(detector=detector, weights=oracle_weights),

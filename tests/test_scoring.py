@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from syncdesk.core.pipeline.clip_audio import sounding_windows
 from syncdesk.core.pipeline.track_score import silence_weights
 from syncdesk.core.quality import direction
 from syncdesk.core.sync.scoring import score, subframe_shift
@@ -71,7 +72,7 @@ def test_weights_leave_out_windows():
 def test_silent_windows_are_those_with_no_sound_within_reach():
     pcm = np.zeros(640 * 100, dtype=np.int16)
     pcm[640 * 40 : 640 * 50] = 10000  # sound in audio windows 36..49 (each spans 5 frames)
-    weights = silence_weights(pcm, np.arange(95), audio_windows=95, vshift=5)
+    weights = silence_weights(sounding_windows(pcm, 95), np.arange(95), vshift=5)
     assert weights[31:55].all()  # within 5 windows of the sound
     assert not weights[:31].any() and not weights[55:].any()
 

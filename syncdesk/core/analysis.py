@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 from .cancel import CancelToken
 from .errors import SyncdeskError
 from .options import AnalysisOptions, validate_options
-from .pipeline import (AnalysisContext, build_analysis, decide_verdict, embed_face_tracks, embed_whole_frame,
-                       find_faces, find_speaker, load_engine, open_media, read_audio, run_stages)
+from .pipeline import (AnalysisContext, build_analysis, decide_verdict, embed_whole_frame, find_speaker, follow_faces,
+                       load_engine, open_media, read_audio, run_stages)
 from .progress import ProgressCallback
 from .results import Analysis, Track
 
@@ -48,7 +48,7 @@ def analyze(
     if context.whole_frame:
         run_stages(context, embed_whole_frame)
     else:
-        run_stages(context, find_faces, embed_face_tracks)
+        run_stages(context, follow_faces)
     run_stages(context, find_speaker, decide_verdict)
     return build_analysis(context)
 

@@ -74,8 +74,8 @@ class AnalysisFrame:
     index: int  # analysis frame number
     source_index: int  # decoded frame number in the source stream
     time_s: float  # source presentation time minus the first frame's
-    image: np.ndarray | Picture  # H x W x 3 uint8, BGR; H x W when decoded grey; a Picture for crops
-    small: Optional[np.ndarray] = None  # beside a grey image: a small colour copy (BGR), for the cut detector
+    image: np.ndarray | Picture  # H x W x 3 uint8, BGR; or a decoded Picture, converted where cropped
+    small: Optional[np.ndarray] = None  # beside a Picture: a small colour copy (BGR), for the cut detector
 
 
 @dataclass
@@ -227,41 +227,9 @@ class FrameConverter:
         return self._reformatter.reformat(frame, format=self._format, threads=1).to_ndarray()
 
 
-class GreyConverter:
-    """Decoded frames to their grey picture and a small colour copy ``small`` (width, height; even).
-
-    An 8-bit 4:2:0 frame of video range (nearly every camera and delivery file) costs a copy of its
-    luma plane and a few samples of each plane, not a colour conversion of every pixel; other
-    formats, full-range ``yuvj420p`` too, go through swscale.
-    """
-
-    PLANAR_420 = frozenset({"yuv420p"})
-
-    def __init__(self, small: tuple[int, int]) -> None:
-        import cv2  # only here: the grey path is the faces pass's
-
-        self._cv2 = cv2
-        self._small = small
-        self._grey = FrameConverter("gray")
-        self._reformatter = VideoReformatter()
-
-    def __call__(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
-        cv2, (width, height) = self._cv2, self._small
-        if frame.format.name not in self.PLANAR_420:
-            small = self._reformatter.reformat(frame, width=width, height=height, format="bgr24",
-                                               interpolation="POINT", threads=1).to_ndarray()
-            return self._grey(frame), small
-        chroma = ((frame.height + 1) // 2, (frame.width + 1) // 2)
-        luma, u, v = (_plane(frame, i, *size) for i, size in enumerate([(frame.height, frame.width), chroma, chroma]))
-        picked = [cv2.resize(luma, (width, height), interpolation=cv2.INTER_NEAREST)]
-        picked += [cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST) for plane in (u, v)]
-        i420 = np.concatenate([plane.ravel() for plane in picked]).reshape(height * 3 // 2, width)
-        return luma.copy(), cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-
-
 class Picture:
     """A decoded 8-bit 4:2:0 video-range frame of even size, converted to BGR only where asked
-    (:meth:`region`): a second pass that crops faces need not convert every pixel of every frame.
+    (:meth:`region`): the faces pass, which crops faces, need not convert every pixel of every frame.
     The pixels are those swscale gives for the whole frame, give or take a rounding step."""
 
     def __init__(self, frame: av.VideoFrame) -> None:
@@ -271,6 +239,21 @@ class Picture:
         self.shape = (frame.height, frame.width, 3)
         half = (frame.height // 2, frame.width // 2)
         self._planes = [_plane(frame, 0, frame.height, frame.width), _plane(frame, 1, *half), _plane(frame, 2, *half)]
+
+    @property
+    def luma(self) -> np.ndarray:
+        """The grey picture: a view of the luma plane, no copy (what a grey face detector searches)."""
+        return self._planes[0]
+
+    def small(self, width: int, height: int) -> np.ndarray:
+        """A ``width`` x ``height`` (even) BGR copy from a few samples of each plane, not a colour
+        conversion of every pixel (what the cut detector needs)."""
+        cv2 = self._cv2
+        picked = [cv2.resize(self._planes[0], (width, height), interpolation=cv2.INTER_NEAREST)]
+        picked += [cv2.resize(plane, (width // 2, height // 2), interpolation=cv2.INTER_NEAREST)
+                   for plane in self._planes[1:]]
+        i420 = np.concatenate([plane.ravel() for plane in picked]).reshape(height * 3 // 2, width)
+        return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
     @staticmethod
     def fits(frame: av.VideoFrame) -> bool:
@@ -320,9 +303,8 @@ def iter_analysis_frames(
     fps: int = ANALYSIS_FPS,
     cancel: Optional[CancelToken] = None,
     log: Optional[VideoLog] = None,
-    deblock: bool = True,
-    grey: Optional[tuple[int, int]] = None,
     pictures: bool = False,
+    small: Optional[tuple[int, int]] = None,
 ) -> Iterator[AnalysisFrame]:
     """Stream the video resampled to ``fps`` by presentation time; one decoded frame in memory.
 
@@ -330,10 +312,8 @@ def iter_analysis_frames(
     ``t_n`` (ties go to the earlier frame). A source frame is converted to BGR only if some tick
     selects it, so 50/60 fps sources cost little more than 25 fps ones. A packet that does not
     decode is skipped (:func:`decode_packets`) and noted in ``log``, with the frames and their timing.
-    ``deblock=False`` skips the codec's in-loop deblocking filter: pictures a little blockier, good
-    enough to find faces and cuts in, decoded faster; never for the crops SyncNet sees. ``grey``
-    (width, height): grey pictures, each with a small colour copy of that size (:class:`GreyConverter`).
-    ``pictures``: frames that can be are given as :class:`Picture` (converted where cropped).
+    ``pictures``: frames that can be are given as :class:`Picture` (converted where cropped), with,
+    when ``small`` (width, height) is given, a small colour copy of that size; other frames as BGR.
     """
     name = Path(path).name
     with open_input(path) as container:
@@ -341,8 +321,6 @@ def iter_analysis_frames(
             raise MediaError(f"{name} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frames decoded on several threads, slices too (bench/engine_notes.md)
-        if not deblock:
-            stream.codec_context.options = {"skip_loop_filter": "all"}
         tick = Fraction(1, fps)
         t0: Optional[Fraction] = None
         prev: Optional[tuple[int, Fraction, av.VideoFrame]] = None
@@ -350,22 +328,22 @@ def iter_analysis_frames(
         decoded = 0
         last_step = tick
         to_bgr = FrameConverter("bgr24")
-        to_grey = GreyConverter(grey) if grey is not None else None
 
         def emit(item: tuple[int, Fraction, av.VideoFrame], until: Fraction, inclusive: bool) -> Iterator[AnalysisFrame]:
             nonlocal next_tick
             source_index, time, frame = item
-            image: Optional[np.ndarray] = None
-            small: Optional[np.ndarray] = None
+            image: Optional[np.ndarray | Picture] = None
+            copy: Optional[np.ndarray] = None
             while True:
                 t = next_tick * tick
                 if t > until or (t == until and not inclusive):
                     return
                 if image is None and pictures and Picture.fits(frame):
                     image = Picture(frame)
+                    copy = image.small(*small) if small is not None else None
                 elif image is None:
-                    image, small = to_grey(frame) if to_grey is not None else (to_bgr(frame), None)
-                yield AnalysisFrame(next_tick, source_index, float(time), image, small)
+                    image = to_bgr(frame)
+                yield AnalysisFrame(next_tick, source_index, float(time), image, copy)
                 next_tick += 1
 
         try:

@@ -16,7 +16,7 @@ def report(progress: Optional[ProgressCallback], stage: str, fraction: float) ->
 
 
 #: each stage of an analysis as a share of the whole: (start, end)
-ANALYSIS_STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 0.5), "embeddings": (0.5, 1.0)}
+ANALYSIS_STAGES = {"audio": (0.0, 0.05), "faces": (0.05, 1.0)}  # one pass: faces found, then scored
 WHOLE_FRAME_STAGES = {"audio": (0.0, 0.05), "embeddings": (0.05, 1.0)}  # no face stage
 
 

@@ -1,4 +1,4 @@
-"""Pass one over a clip: shot boundaries and face detections, linked into tracks.
+"""Shot boundaries and face detections, linked into tracks, one frame at a time (:class:`FaceFollower`).
 
 Where to look is :class:`FaceFinder`'s choice: the whole frame once a second and on the first frame
 of each shot (new faces), near the faces already known on every ``every``-th frame in between (a
@@ -7,21 +7,19 @@ checks and bridges a face missed for up to its gap limit. When a check misses a 
 before had found, or a cut's first frame shows no face, the search runs on every frame until they
 are found again, up to the next regular check: no longer, because on real footage a detector
 misses faces often, and a longer search ran it on most frames. Only boxes are kept (a few numbers
-per frame), never frames.
+per frame), never frames: the caller crops each frame as the boxes near it settle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 import numpy as np
 
-from ..cancel import CancelToken
-from ..media import AnalysisFrame
 from ..shots import ShotDetector
 from .detectors import Detection, FaceDetector, iou
-from .tracking import MAX_GAP, FaceTrack, link_tracks
+from .tracking import MAX_GAP, FaceTrack, OpenTrack, TrackLinker
 
 #: detect every 5th frame (0.2 s): measured to keep the tracks' boxes (bench/bench_faces.py)
 DETECT_EVERY = 5
@@ -107,26 +105,37 @@ class FaceScan:
     detections: int  # faces it found in all
 
 
-def scan_faces(frames: Iterable[AnalysisFrame], detector: FaceDetector, every: int = DETECT_EVERY,
-               cancel: Optional[CancelToken] = None,
-               on_frame: Optional[Callable[[int], None]] = None) -> FaceScan:
-    """Run shot and face detection over the analysis frames, in order."""
-    shots = ShotDetector()
-    finder = FaceFinder(detector, every)
-    detections: list[list[Detection]] = []
-    for frame in frames:
-        if cancel is not None:
-            cancel.check()
-        cuts = len(shots.cuts)
-        shots.process(frame.small if frame.small is not None else frame.image)
-        detections.append(finder.look(frame.index, frame.image, cut=len(shots.cuts) > cuts))
-        if on_frame is not None:
-            on_frame(frame.index)
-    shot_list = shots.shots()
-    return FaceScan(
-        frames=shots.frames,
-        shots=shot_list,
-        tracks=link_tracks(detections, shot_list, hold=every - 1),
-        frames_checked=finder.checked,
-        detections=sum(len(d) for d in detections),
-    )
+class FaceFollower:
+    """Cuts, where to look, and the tracks, one frame at a time: :meth:`add` every analysis frame in
+    order, then :meth:`finish`. Each returns the tracks that closed, with their finished boxes;
+    :attr:`linker` has the open ones."""
+
+    def __init__(self, detector: FaceDetector, every: int = DETECT_EVERY) -> None:
+        self._shots = ShotDetector()
+        self._finder = FaceFinder(detector, every)
+        self.linker = TrackLinker(hold=every - 1)
+        self._tracks: list[FaceTrack] = []
+        self._detections = 0
+
+    def add(self, index: int, image: np.ndarray, small: Optional[np.ndarray] = None) -> list[tuple[OpenTrack, FaceTrack]]:
+        """Frame ``index``: ``image`` for the detector, ``small`` (a small colour copy) or else
+        ``image`` for the cut detector."""
+        cuts = len(self._shots.cuts)
+        self._shots.process(small if small is not None else image)
+        cut = len(self._shots.cuts) > cuts
+        found = self._finder.look(index, image, cut=cut)
+        self._detections += len(found)
+        return self._closed(self.linker.add(index, found, cut))
+
+    def finish(self) -> list[tuple[OpenTrack, FaceTrack]]:
+        return self._closed(self.linker.finish())
+
+    def _closed(self, closed: list[tuple[OpenTrack, FaceTrack]]) -> list[tuple[OpenTrack, FaceTrack]]:
+        self._tracks += [face for _, face in closed]
+        return closed
+
+    def scan(self) -> FaceScan:
+        """What was seen, once finished; tracks ordered by start frame then left edge."""
+        return FaceScan(frames=self._shots.frames, shots=self._shots.shots(),
+                        tracks=sorted(self._tracks, key=lambda t: (t.start, t.boxes[0, 0])),
+                        frames_checked=self._finder.checked, detections=self._detections)

@@ -10,6 +10,7 @@ boxes are linearly interpolated over gaps, then centre and size median-filtered 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -46,9 +47,21 @@ class FaceTrack:
 
 
 @dataclass
-class _Open:
-    frames: list[int] = field(default_factory=list)
+class OpenTrack:
+    """A track being linked: its detections so far."""
+
+    key: int  # in order of opening
+    frames: list[int] = field(default_factory=list)  # frames with a detection
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> int:
+        """The last frame whose smoothed box no later detection can change."""
+        return self.frames[-1] - SMOOTHING // 2
+
+    def boxes_between(self, lo: int, hi: int) -> np.ndarray:
+        """The smoothed boxes of frames ``lo..hi`` (up to :attr:`settled`)."""
+        return _smoothed(self.frames, self.boxes, lo, hi, self.frames[0], hi + SMOOTHING // 2)
 
 
 def overlap(boxes: Sequence[Sequence[float]], box: Sequence[float]) -> float:
@@ -73,61 +86,77 @@ def small_step(last: Sequence[float], box: Sequence[float]) -> bool:
     return bool(step < MAX_STEP * size_last)
 
 
-def _link(detections: Sequence[Sequence[Detection]], start: int, end: int) -> list[_Open]:
-    """Greedy frame-by-frame association inside one shot ``[start, end]``."""
-    done: list[_Open] = []
-    active: list[_Open] = []
-    for frame in range(start, end + 1):
-        active, expired = [t for t in active if frame - t.frames[-1] <= MAX_GAP], \
-            [t for t in active if frame - t.frames[-1] > MAX_GAP]
-        done.extend(expired)
-        candidates = sorted(detections[frame], key=lambda d: -d.score)
+class TrackLinker:
+    """Greedy frame-by-frame association, one frame at a time: call :meth:`add` on every frame of a
+    shot in order, then :meth:`finish`. A track closes at a cut, after ``MAX_GAP`` frames without a
+    detection, or at the end; its last box then stands for up to ``hold`` more frames (detections
+    ``hold + 1`` frames apart)."""
+
+    def __init__(self, hold: int = 0) -> None:
+        self.hold = hold
+        self.active: list[OpenTrack] = []
+        self._opened = 0
+        self._last = -1  # the last frame added
+
+    def add(self, index: int, detections: Sequence[Detection], cut: bool = False) -> list[tuple[OpenTrack, FaceTrack]]:
+        """Link frame ``index``'s detections (``cut``: the first frame of a new shot); returns the
+        tracks this closed, each with its finished boxes."""
+        closed = []
+        for track in list(self.active):
+            if cut or index - track.frames[-1] > MAX_GAP:
+                self.active.remove(track)
+                closed.append((track, self._close(track, index - 1)))
         taken: set[int] = set()
-        for detection in candidates:
+        for detection in sorted(detections, key=lambda d: -d.score):
             box = (detection.x1, detection.y1, detection.x2, detection.y2)
-            scores = [(overlap(t.boxes, box), i) for i, t in enumerate(active) if i not in taken]
+            scores = [(overlap(t.boxes, box), i) for i, t in enumerate(self.active) if i not in taken]
             best = max(scores, default=(0.0, -1))
             if best[0] > IOU_THRESHOLD:
-                track = active[best[1]]
+                track = self.active[best[1]]
                 taken.add(best[1])
             else:
-                track = _Open()
-                active.append(track)
-                taken.add(len(active) - 1)
-            track.frames.append(frame)
+                track = OpenTrack(self._opened)
+                self._opened += 1
+                self.active.append(track)
+                taken.add(len(self.active) - 1)
+            track.frames.append(index)
             track.boxes.append(box)
-    return done + active
+        self._last = index
+        return closed
+
+    def finish(self) -> list[tuple[OpenTrack, FaceTrack]]:
+        """Close every track at the last frame added."""
+        closed = [(track, self._close(track, self._last)) for track in self.active]
+        self.active = []
+        return closed
+
+    def _close(self, track: OpenTrack, shot_last: int) -> FaceTrack:
+        last = max(min(track.frames[-1] + self.hold, shot_last), track.frames[-1])
+        frames = np.arange(track.frames[0], last + 1)
+        return FaceTrack(frames, _smoothed(track.frames, track.boxes, track.frames[0], last, track.frames[0], last))
 
 
-def _running_median(values: np.ndarray, size: int = SMOOTHING) -> np.ndarray:
-    """Centred running median, the ends padded with the edge values (scipy's mode="nearest",
-    without importing scipy.ndimage: 0.1 s of start-up)."""
-    half = size // 2
-    padded = np.pad(values, half, mode="edge")
-    return np.median(np.lib.stride_tricks.sliding_window_view(padded, size), axis=1)
-
-
-def _finish(track: _Open, last: int) -> FaceTrack:
-    """Interpolate over gaps and hold the last box up to ``last``, then smooth."""
-    frames = np.arange(track.frames[0], max(last, track.frames[-1]) + 1)
-    known = np.asarray(track.boxes, dtype=np.float64)
-    boxes = np.stack([np.interp(frames, track.frames, known[:, i]) for i in range(4)], axis=1)
-    centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    centre_x, centre_y, size = (_running_median(v) for v in (centre_x, centre_y, size))
-    half = size / 2
-    return FaceTrack(frames, np.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], axis=1))
-
-
-def link_tracks(detections: Sequence[Sequence[Detection]], shots: Sequence[Sequence[int]],
-                hold: int = 0) -> list[FaceTrack]:
-    """Every track, before the length and size rules, ordered by start frame then left edge.
-
-    ``hold``: when faces are detected only every ``hold + 1`` frames, a track's last box stands
-    for the frames up to the next detection (within its shot).
-    """
-    tracks = [_finish(t, min(t.frames[-1] + hold, end)) for start, end in shots for t in _link(detections, start, end)]
-    return sorted(tracks, key=lambda t: (t.start, t.boxes[0, 0]))
+def _smoothed(frames: Sequence[int], boxes: Sequence[Sequence[float]], lo: int, hi: int, first: int,
+              last: int) -> np.ndarray:
+    """The boxes of frames ``lo..hi`` of a track over ``first..last`` detected on ``frames``:
+    linearly interpolated (the last box held after the last detection), then centre and size
+    median-filtered over SMOOTHING frames, the window padded with the track's end values (scipy's
+    mode="nearest", without importing scipy.ndimage: 0.1 s of start-up). Only the detections near
+    ``lo..hi`` are read: a long track costs no more per call."""
+    half = SMOOTHING // 2
+    a, b = max(first, lo - half), min(last, hi + half)
+    k, m = max(0, bisect_right(frames, a) - 1), bisect_left(frames, b) + 1
+    span = np.arange(a, b + 1)
+    known = np.asarray(boxes[k:m], dtype=np.float64)
+    raw = np.stack([np.interp(span, frames[k:m], known[:, i]) for i in range(4)], axis=1)
+    centre_x, centre_y = (raw[:, 0] + raw[:, 2]) / 2, (raw[:, 1] + raw[:, 3]) / 2
+    size = np.maximum(raw[:, 2] - raw[:, 0], raw[:, 3] - raw[:, 1])
+    pad = (half - (lo - a), half - (b - hi))
+    centre_x, centre_y, size = (np.median(np.lib.stride_tricks.sliding_window_view(np.pad(v, pad, mode="edge"),
+                                                                                 SMOOTHING), axis=1)
+                                for v in (centre_x, centre_y, size))
+    half_size = size / 2
+    return np.stack([centre_x - half_size, centre_y - half_size, centre_x + half_size, centre_y + half_size], axis=1)
 
 
 def keep_tracks(tracks: Sequence[FaceTrack], min_track: int = 100, min_face_size: float = 100.0) -> list[FaceTrack]:

@@ -82,14 +82,14 @@ class AnalysisContext:
     audio: Optional[ClipAudio] = None
     start_s: float = 0.0  # the first video frame's time on the file's clock
     audio_damage: Optional[StreamDamage] = None  # the sound's packets that did not decode
-    # the first pass over the frames (find_faces or embed_whole_frame, through decode_frames)
+    # the pass over the frames (follow_faces or embed_whole_frame, through decode_frames)
     video_log: Optional[VideoLog] = None
 
-    # find_faces (the face-track path) or embed_whole_frame
+    # follow_faces (the face-track path) or embed_whole_frame
     frames: int = 0
     shots: list[list[int]] = field(default_factory=list)
     faces: list[FaceTrack] = field(default_factory=list)
-    # embed_whole_frame or embed_face_tracks
+    # embed_whole_frame or follow_faces
     tracks: list[Track] = field(default_factory=list)
     evidence: list[TrackEvidence] = field(default_factory=list)  # per track, for the offset over time
     # find_speaker

@@ -1,7 +1,9 @@
 """Stage "embeddings": frames through SyncNet into each track's distance rows, then its score.
 
 Both paths stream: each frame is cropped, fed to its scorers and dropped; a scorer keeps one
-row of distances per window, never frames.
+row of distances per window, never frames. The whole-frame path is :func:`embed_whole_frame`; the
+face-track path feeds a :class:`TrackScorer` per track from the faces pass
+(:func:`~syncdesk.core.pipeline.faces_stage.follow_faces`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import torch
 from .. import media
 from ..errors import AnalysisError
 from ..faces.crop import crop_face
-from ..faces.tracking import FaceTrack
 from ..options import AnalysisOptions
 from ..results import Track
 from ..shots import ShotDetector
@@ -24,12 +25,12 @@ from ..sync.windows import INPUT_SIZE, WINDOW_FRAMES
 from .context import AnalysisContext
 from .clip_audio import ClipAudio
 from .media_stage import decode_frames
-from .track_score import score_track, sounding_windows
+from .track_score import score_track
 
 Frames = Optional[Iterable[media.AnalysisFrame]]
 
 
-def _scorer(model: torch.nn.Module, mfcc: np.ndarray, audio_windows: int, options: AnalysisOptions,
+def _scorer(model: torch.nn.Module, mfcc: Optional[np.ndarray], audio_windows: int, options: AnalysisOptions,
             device: torch.device, evidence: TrackEvidence, shared: Optional[ClipAudioEmbeddings] = None,
             offset: int = 0) -> WindowScorer:
     embeddings = AudioEmbeddings(model, mfcc, audio_windows, device, shared=shared, offset=offset)
@@ -37,9 +38,9 @@ def _scorer(model: torch.nn.Module, mfcc: np.ndarray, audio_windows: int, option
                         wide=evidence)
 
 
-def _evidence(track_id: int, start: int, pcm: np.ndarray, audio_windows: int, options: AnalysisOptions) -> TrackEvidence:
+def _evidence(track_id: int, start: int, sounding: np.ndarray, options: AnalysisOptions) -> TrackEvidence:
     """Where the track's wide distance rows go, for the offset over time."""
-    return TrackEvidence(track_id, start, sounding_windows(pcm, audio_windows), options.vshift)
+    return TrackEvidence(track_id, start, sounding, options.vshift)
 
 
 def whole_frame_crop(image: np.ndarray) -> np.ndarray:
@@ -58,9 +59,8 @@ def embed_whole_frame(context: AnalysisContext, frames: Frames = None) -> None:
     options, audio = context.options, context.audio
     expected = context.expected_frames
     with context.timer.stage("embeddings"), torch.inference_mode():
-        pcm, mfcc, audio_windows = audio.span(0, audio.frames)
-        evidence = _evidence(0, 0, pcm, audio_windows, options)
-        scorer = _scorer(context.model, mfcc, audio_windows, options, context.device, evidence)
+        evidence = _evidence(0, 0, audio.sounding, options)
+        scorer = _scorer(context.model, audio.mfcc, audio.windows, options, context.device, evidence)
         shots = ShotDetector()
         for frame in decode_frames(context, record=True) if frames is None else frames:
             context.cancel.check()
@@ -78,64 +78,34 @@ def embed_whole_frame(context: AnalysisContext, frames: Frames = None) -> None:
         )
     boxes = [[f, 0.0, 0.0, float(context.info.width), float(context.info.height)] for f in range(count)]
     with context.timer.stage("scoring"):
-        track = score_track(0, 0, count - 1, boxes, scorer, pcm, audio_windows, options)
+        track = score_track(0, 0, count - 1, boxes, scorer, audio.sounding[: scorer.windows], options)
     context.tracks, context.shots, context.frames = [track], shots.shots(), count
     context.evidence = [evidence]
     context.on_track(track)
 
 
 class TrackScorer:
-    """One face track's crops in, its distance rows out."""
+    """One face track's crops in, its distance rows out, its end learnt when it comes: the scorer
+    is given the clip's sound from the track's first frame on (see :class:`WindowScorer`)."""
 
-    def __init__(self, track_id: int, face: FaceTrack, audio: ClipAudio, model: torch.nn.Module,
-                 options: AnalysisOptions, device: torch.device, shared: ClipAudioEmbeddings) -> None:
-        self.id = track_id
-        self.face = face
-        self.pcm, mfcc, self.audio_windows = audio.span(face.start, face.end)
-        self.evidence = _evidence(track_id, face.start, self.pcm, self.audio_windows, options)
-        self.scorer = _scorer(model, mfcc, self.audio_windows, options, device, self.evidence, shared, face.start)
+    def __init__(self, start: int, audio: ClipAudio, model: torch.nn.Module, options: AnalysisOptions,
+                 device: torch.device, shared: ClipAudioEmbeddings) -> None:
+        self.start = self.next = start  # ``next``: the next frame to crop
+        self.sounding = audio.sounding[start:]
+        self.evidence = _evidence(-1, start, self.sounding, options)
+        self.scorer = _scorer(model, None, max(0, audio.windows - start), options, device, self.evidence, shared,
+                              start)
+        self.boxes: list[list[float]] = []  # per frame: frame, x1, y1, x2, y2, as the document gives them
 
-    def add(self, frame: media.AnalysisFrame) -> None:
-        self.scorer.add(crop_face(frame.image, self.face.boxes[frame.index - self.face.start]))
+    def add(self, image: np.ndarray | media.Picture, box: np.ndarray) -> None:
+        """The next frame's picture and the track's box there."""
+        self.scorer.add(crop_face(image, box))
+        self.boxes.append([self.next, *(round(float(v), 1) for v in box)])
+        self.next += 1
 
-    def finish(self, options: AnalysisOptions) -> Track:
+    def finish(self, track_id: int, options: AnalysisOptions) -> Track:
+        """Score the track, whose last frame was the last one added; ``track_id``: its number."""
         self.scorer.finish()
-        boxes = [[int(f), *(round(float(v), 1) for v in box)]
-                 for f, box in zip(self.face.frames, self.face.boxes, strict=True)]
-        return score_track(self.id, self.face.start, self.face.end, boxes, self.scorer, self.pcm,
-                           self.audio_windows, options)
-
-
-def embed_face_tracks(context: AnalysisContext, frames: Frames = None) -> None:
-    """Pass two of the face-track path: crop each track's face on the fly, one scorer per track,
-    each track scored (and given to ``on_track``) on its last frame. Sets ``tracks``; needs
-    ``faces``, ``model``, ``device`` and ``audio``. ``frames`` defaults to the whole clip, decoded
-    again; the pass stops after the last track's last frame. Also sets ``evidence``. The tracks share
-    the sound's embeddings: faces on screen together cost the audio tower once."""
-    options, faces = context.options, context.faces
-    last = max(face.end for face in faces)
-    pending = sorted(enumerate(faces), key=lambda item: item[1].start)
-    running: list[TrackScorer] = []
-    tracks: list[Track] = []
-    evidence: list[TrackEvidence] = []
-    audio = context.audio
-    with context.timer.stage("embeddings"), torch.inference_mode():
-        shared = ClipAudioEmbeddings(context.model, audio.mfcc, max(0, audio.frames - WINDOW_FRAMES), context.device)
-        for frame in decode_frames(context, pictures=True) if frames is None else frames:
-            context.cancel.check()
-            while pending and pending[0][1].start == frame.index:
-                track_id, face = pending.pop(0)
-                running.append(TrackScorer(track_id, face, audio, context.model, options, context.device, shared))
-            for run in running:
-                run.add(frame)
-            for run in [r for r in running if r.face.end == frame.index]:
-                running.remove(run)
-                tracks.append(run.finish(options))
-                evidence.append(run.evidence)
-                context.on_track(tracks[-1])
-            context.tick("embeddings", frame.index, last + 1)
-            if frame.index >= last:
-                break
-        context.report("embeddings", 1.0)
-    context.tracks = sorted(tracks, key=lambda t: t.id)
-    context.evidence = sorted(evidence, key=lambda e: e.track_id)
+        self.evidence.track_id = track_id
+        return score_track(track_id, self.start, self.next - 1, self.boxes, self.scorer,
+                           self.sounding[: self.scorer.windows], options)

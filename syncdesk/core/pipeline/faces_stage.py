@@ -1,48 +1,142 @@
-"""Stage "faces" (pass one of the face-track path): shot boundaries and the face tracks worth scoring."""
+"""Stages "faces" and "embeddings" of the face-track path, in one pass over the frames.
+
+Each frame is decoded once: the cut detector and the face detector look at it, the tracker links
+what was found, and each track's crops go through SyncNet as soon as its boxes there are settled
+(a few frames behind the detector: :attr:`~syncdesk.core.faces.tracking.OpenTrack.settled`, or the
+track's end). The frames between are held, the oldest dropped once every track has its crop.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional
+from collections import deque
+from typing import Iterable, Optional
+
+import torch
 
 from .. import media
-from ..media import ANALYSIS_FPS
 from ..errors import AnalysisError
-from ..faces.scan import DETECT_EVERY, FaceScan, scan_faces
-from ..faces.tracking import FaceTrack, keep_tracks
+from ..faces.scan import FaceFollower, FaceScan
+from ..faces.tracking import FaceTrack, OpenTrack, keep_tracks
+from ..media import ANALYSIS_FPS
 from ..options import AnalysisOptions
+from ..results import Track
+from ..shots import sampled_size
+from ..sync.embed import ClipAudioEmbeddings
+from ..sync.over_time import TrackEvidence
 from ..sync.windows import WINDOW_FRAMES
 from .context import AnalysisContext
-from ..shots import sampled_size
+from .embed_stage import TrackScorer
 from .media_stage import decode_frames
 
 
-def find_faces(context: AnalysisContext, frames: Optional[Iterable[media.AnalysisFrame]] = None) -> None:
-    """Sets ``frames``, ``shots`` and ``faces`` from ``frames`` (default: the whole clip, decoded).
+class _Tracks:
+    """The scorers of the tracks being followed, and the frames they still need to crop."""
 
-    Needs ``info`` and ``detector``. Only boxes are kept, never frames.
+    def __init__(self, context: AnalysisContext, shared: ClipAudioEmbeddings) -> None:
+        self._context, self._shared = context, shared
+        self.held: deque[media.AnalysisFrame] = deque()
+        self.running: dict[int, TrackScorer] = {}  # by the linker's key
+        self.closed: list[tuple[tuple[float, float], FaceTrack, TrackScorer]] = []  # kept, not yet numbered
+        self.faces: list[FaceTrack] = []  # kept, numbered
+        self.tracks: list[Track] = []
+        self.evidence: list[TrackEvidence] = []
+
+    def feed(self, track: OpenTrack, face: Optional[FaceTrack] = None) -> None:
+        """Crop the frames of ``track`` whose boxes are settled (all of them, given its ``face``)."""
+        context = self._context
+        scorer = self.running.get(track.key)
+        if scorer is None:
+            scorer = self.running[track.key] = TrackScorer(track.frames[0], context.audio, context.model,
+                                                           context.options, context.device, self._shared)
+        last = face.end if face is not None else track.settled
+        if last < scorer.next:
+            return
+        boxes = face.boxes[scorer.next - face.start:] if face is not None else track.boxes_between(scorer.next, last)
+        first = self.held[0].index
+        for box in boxes:
+            scorer.add(self.held[scorer.next - first].image, box)
+
+    def close(self, track: OpenTrack, face: FaceTrack) -> None:
+        """``track`` ended: its last crops, then kept (scored once numbered) or dropped by the rules."""
+        self.feed(track, face)
+        scorer = self.running.pop(track.key)
+        if keep_tracks([face], self._context.options.min_track, self._context.options.min_face_size):
+            self.closed.append(((face.start, float(face.boxes[0, 0])), face, scorer))
+
+    def number(self, open_tracks: list[OpenTrack]) -> None:
+        """Number and score the kept tracks that no open track could precede (tracks are numbered by
+        start frame, then left edge); each goes to ``on_track`` as soon as it is scored."""
+        self.closed.sort(key=lambda item: item[0])
+        first_open = min((t.frames[0] for t in open_tracks), default=None)
+        while self.closed and (first_open is None or self.closed[0][0][0] < first_open):
+            _, face, scorer = self.closed.pop(0)
+            track = scorer.finish(len(self.tracks), self._context.options)
+            self.faces.append(face)
+            self.tracks.append(track)
+            self.evidence.append(scorer.evidence)
+            self._context.on_track(track)
+
+    def drop(self, open_tracks: list[OpenTrack], index: int) -> None:
+        """Forget the held frames before every track's next crop (and before ``index``)."""
+        keep_from = min([self.running[t.key].next for t in open_tracks if t.key in self.running] + [index])
+        while self.held and self.held[0].index < keep_from:
+            self.held.popleft()
+
+
+def follow_faces(context: AnalysisContext, frames: Optional[Iterable[media.AnalysisFrame]] = None) -> None:
+    """Sets ``frames``, ``shots``, ``faces``, ``tracks`` and ``evidence`` from ``frames`` (default:
+    the whole clip, decoded once). Needs ``info``, ``detector``, ``model``, ``device`` and ``audio``.
+
+    Tracks are numbered by start frame then left edge, each scored (and given to ``on_track``) once
+    no track still open could be numbered before it. A clip where no track passes the length and size
+    rules is refused with every reason (:func:`usable_tracks`).
     """
     expected = context.expected_frames
-    if frames is None:
-        frames = detection_frames(context, record=True)
-    with context.timer.stage("faces"):
-        scan = scan_faces(frames, context.detector, DETECT_EVERY, context.cancel,
-                          lambda index: context.tick("faces", index, expected))
+    timer, audio = context.timer, context.audio
+    follower = FaceFollower(context.detector)
+    with torch.inference_mode():
+        tracks = _Tracks(context, ClipAudioEmbeddings(context.model, audio.mfcc, audio.windows, context.device))
+        source = iter(detection_frames(context) if frames is None else frames)
+        while True:
+            context.cancel.check()
+            with timer.stage("faces"):  # decoding (the wait for the decoder's thread), cuts and faces
+                frame = next(source, None)
+                if frame is None:
+                    break
+                image = frame.image.luma if isinstance(frame.image, media.Picture) else frame.image
+                closed = follower.add(frame.index, image, frame.small)
+            tracks.held.append(frame)
+            with timer.stage("embeddings"):
+                for track, face in closed:
+                    tracks.close(track, face)
+                for track in follower.linker.active:
+                    tracks.feed(track)
+                tracks.number(follower.linker.active)
+                tracks.drop(follower.linker.active, frame.index)
+            context.tick("faces", frame.index, expected)
+        with timer.stage("embeddings"):
+            for track, face in follower.finish():
+                tracks.close(track, face)
+            tracks.number([])
         context.report("faces", 1.0)
+    scan = follower.scan()
     media.check_complete(context.info, scan.frames)
-    info = context.info
-    context.faces = usable_tracks(scan, context.options, context.path.name, context.detector_name,
-                                  (info.width, info.height))
+    if not tracks.tracks:
+        info = context.info
+        usable_tracks(scan, context.options, context.path.name, context.detector_name, (info.width, info.height))
     context.shots, context.frames = scan.shots, scan.frames
+    context.faces, context.tracks, context.evidence = tracks.faces, tracks.tracks, tracks.evidence
 
 
-def detection_frames(context: AnalysisContext, record: bool = False) -> Iterator[media.AnalysisFrame]:
-    """The clip decoded for pass one: no deblocking, and for a detector that needs no colour grey
-    pictures, each with a colour copy at the cut detector's sampling size (or the frame's, made even)."""
-    grey = None
-    if not context.detector.needs_colour:
-        width, height = context.info.width, context.info.height
-        grey = sampled_size(width, height) or (width - width % 2, height - height % 2)
-    return decode_frames(context, record=record, deblock=False, grey=grey)
+def detection_frames(context: AnalysisContext) -> Iterable[media.AnalysisFrame]:
+    """The clip decoded once for the face-track path: for a detector that needs no colour, decoded
+    pictures (its grey picture is their luma plane, crops are converted alone), each with a colour
+    copy at the cut detector's sampling size (or the frame's, made even); else BGR frames."""
+    if context.detector.needs_colour:
+        return decode_frames(context, record=True)
+    width, height = context.info.width, context.info.height
+    small = sampled_size(width, height) or (width - width % 2, height - height % 2)
+    return decode_frames(context, record=True, pictures=True, small=small)
 
 
 #: a frame this small and this near square may be one face crop, the only footage ``whole-frame`` is for

@@ -37,17 +37,17 @@ def read_audio(context: AnalysisContext) -> None:
         context.report("audio", 1.0)
 
 
-def decode_frames(context: AnalysisContext, record: bool = False, deblock: bool = True,
-                  grey: Optional[tuple[int, int]] = None, pictures: bool = False) -> Iterator[media.AnalysisFrame]:
+def decode_frames(context: AnalysisContext, record: bool = False, pictures: bool = False,
+                  small: Optional[tuple[int, int]] = None) -> Iterator[media.AnalysisFrame]:
     """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used.
 
     ``record``: this is the first whole pass: it sets ``video_log`` (undecodable packets, frames,
-    their timing; a stream too damaged is refused at its end); a second pass has nothing new to tell.
-    ``deblock=False`` and ``grey``: pictures only searched for faces and cuts; ``pictures``: frames
-    only cropped (see :func:`media.iter_analysis_frames`).
+    their timing; a stream too damaged is refused at its end). ``pictures`` and ``small``: frames
+    as :class:`media.Picture`, converted where cropped, with a small colour copy for the cut
+    detector (see :func:`media.iter_analysis_frames`).
     """
     log = None
     if record:
         log = context.video_log = media.VideoLog()
-    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log, deblock=deblock,
-                                              grey=grey, pictures=pictures))
+    return prefetch(media.iter_analysis_frames(context.path, cancel=context.cancel, log=log, pictures=pictures,
+                                              small=small))

@@ -6,30 +6,25 @@ import numpy as np
 
 from ..options import AnalysisOptions
 from ..results import Track
-from ..sync import features, scoring
+from ..sync import scoring
 from ..sync.embed import WindowScorer
 
 
-def sounding_windows(pcm: np.ndarray, audio_windows: int) -> np.ndarray:
-    """Per audio window, whether it has sound (all True when the level cannot be told)."""
-    silent = features.silent_windows(features.window_loudness_db(pcm, audio_windows))
-    return ~silent if silent.size else np.ones(audio_windows, dtype=bool)
-
-
-def silence_weights(pcm: np.ndarray, window_index: np.ndarray, audio_windows: int, vshift: int) -> np.ndarray:
-    """1 for a scored window with sound anywhere within its +-vshift search range, else 0."""
-    silent = features.silent_windows(features.window_loudness_db(pcm, audio_windows))
-    if silent.size == 0:
+def silence_weights(sounding: np.ndarray, window_index: np.ndarray, vshift: int) -> np.ndarray:
+    """1 for a scored window with sound anywhere within its +-vshift search range, else 0
+    (``sounding``: per audio window of the track)."""
+    if sounding.size == 0:
         return np.ones(len(window_index))
-    sounding = np.concatenate([[0], np.cumsum(~silent)])
-    lo = np.clip(window_index - vshift, 0, audio_windows)
-    hi = np.clip(window_index + vshift + 1, 0, audio_windows)
-    return (sounding[hi] - sounding[lo] > 0).astype(np.float64)
+    heard = np.concatenate([[0], np.cumsum(sounding)])
+    lo = np.clip(window_index - vshift, 0, sounding.size)
+    hi = np.clip(window_index + vshift + 1, 0, sounding.size)
+    return (heard[hi] - heard[lo] > 0).astype(np.float64)
 
 
 def score_track(track_id: int, start: int, end: int, boxes: list[list[float]], scorer: WindowScorer,
-                pcm: np.ndarray, audio_windows: int, options: AnalysisOptions) -> Track:
-    """Score one finished track's distance rows (silent windows left out in fast mode)."""
+                sounding: np.ndarray, options: AnalysisOptions) -> Track:
+    """Score one finished track's distance rows (silent windows left out in fast mode; ``sounding``:
+    per audio window of the track, whether it has sound)."""
     if scorer.windows < 1:  # the audio ends before the track's first window
         return Track(track_id, start, end, boxes, 0, 0.0, 0.0, 0.0, [], windows=0)
     dists = scorer.distances()
@@ -37,7 +32,7 @@ def score_track(track_id: int, start: int, end: int, boxes: list[list[float]], s
     weights = None
     silent = 0
     if not options.exact:
-        weights = silence_weights(pcm, index, audio_windows, options.vshift)
+        weights = silence_weights(sounding, index, options.vshift)
         silent = int(np.sum(weights == 0))
     if silent == len(index):  # nothing to hear: no evidence either way
         return Track(track_id, start, end, boxes, 0, 0.0, 0.0, 0.0, [0.0] * scorer.windows, windows=scorer.windows,

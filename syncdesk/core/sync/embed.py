@@ -75,8 +75,8 @@ class AudioEmbeddings:
     ``shared``: the clip's embeddings, this track's window 0 being the clip's window ``offset``
     (``mfcc`` and ``windows`` are still the track's own: its windows end where its frames do)."""
 
-    def __init__(self, model: SyncNet, mfcc: np.ndarray, windows: int, device: torch.device, batch: int = 256,
-                 shared: Optional[ClipAudioEmbeddings] = None, offset: int = 0) -> None:
+    def __init__(self, model: SyncNet, mfcc: Optional[np.ndarray], windows: int, device: torch.device,
+                 batch: int = 256, shared: Optional[ClipAudioEmbeddings] = None, offset: int = 0) -> None:
         self._model = model
         self._mfcc = None if shared is not None else torch.from_numpy(np.ascontiguousarray(mfcc, dtype=np.float32))
         self.windows = windows
@@ -116,6 +116,9 @@ class WideRows(Protocol):
     def add(self, window_index: np.ndarray, rows: np.ndarray) -> None:
         """``rows``: windows x (2*reach+1), NaN where the audio window is outside the sound."""
 
+    def end(self, windows: int) -> None:
+        """The track has ``windows`` audio windows: the rows still to come end there."""
+
 
 class WindowScorer:
     """Feed frames one by one; collects a distance row per scored window.
@@ -124,6 +127,11 @@ class WindowScorer:
     temporal stride ``s``, so skipped windows cost nothing. ``stride=1`` is the published maths.
     ``wide``, when given, also receives each batch's distances over its own (wider) range of
     shifts, from the same embeddings: one more distance per extra shift, no tower work.
+
+    The track's end may be learnt late: ``audio`` may reach past it (the clip's sound to its end).
+    :meth:`finish` then re-scores the windows whose shifts reach past the last frame with the audio
+    there zeroed (the published maths), and ``wide`` receives a window's rows only once the frames
+    seen reach past its widest shift, the last ones at :meth:`finish`, cut at the track's end.
     """
 
     def __init__(self, model: SyncNet, audio: AudioEmbeddings, vshift: int, stride: int = 1,
@@ -143,6 +151,7 @@ class WindowScorer:
         self.windows = 0  # set by finish(): the demo's window count
         self._index: list[int] = []
         self._rows: list[np.ndarray] = []
+        self._wide_pending: list[tuple[np.ndarray, np.ndarray]] = []  # (windows, rows) not yet given to ``wide``
         # the last video embeddings, to re-score the tail once the window count is known
         self._tail_index = np.zeros(0, dtype=np.int64)
         self._tail = torch.zeros(0, model.netfclip[3].out_features, device=self._device)
@@ -179,6 +188,9 @@ class WindowScorer:
             positions = np.searchsorted(np.asarray(self._index), self._tail_index[redo])
             rows[positions] = fixed
         self._rows = [rows]
+        if self._wide is not None:
+            self._wide.end(self.windows)
+            self._give_wide(self.windows, last=True)
 
     def _run(self, count: int) -> None:
         first = self._first_frame
@@ -192,7 +204,8 @@ class WindowScorer:
             lo, audio = self._audio_rows(indices, reach, self._audio.windows)
             self._rows.append(window_distances(embeddings, audio, indices - lo, self.vshift))
             if self._wide is not None:
-                self._wide_rows(embeddings, audio, indices, lo)
+                self._wide_pending.append((indices, self._wide_rows(embeddings, audio, indices, lo)))
+                self._give_wide(self.frames_seen - WINDOW_FRAMES)
             self._index.extend(indices.tolist())
             self._remember_tail(embeddings, indices)
         advance = count * self.stride if count > 0 else len(self._frames)
@@ -218,12 +231,28 @@ class WindowScorer:
             audio[max(0, audio_windows - lo):] = 0.0
         return lo, audio
 
-    def _wide_rows(self, video: torch.Tensor, audio: torch.Tensor, indices: np.ndarray, lo: int) -> None:
+    def _wide_rows(self, video: torch.Tensor, audio: torch.Tensor, indices: np.ndarray, lo: int) -> np.ndarray:
         reach = self._wide.reach
         rows = window_distances(video, audio, indices - lo, reach)
         partner = indices[:, None] + np.arange(-reach, reach + 1)
         rows[(partner < 0) | (partner >= self._audio.windows)] = np.nan
-        self._wide.add(indices, rows)
+        return rows
+
+    def _give_wide(self, windows: int, last: bool = False) -> None:
+        """Give ``wide`` the pending rows whose every shift stays below ``windows`` (``last``: all
+        of them, shifts from ``windows`` on NaN, windows from ``windows`` on dropped)."""
+        reach = self._wide.reach
+        while self._wide_pending:
+            indices, rows = self._wide_pending[0]
+            if not last and indices[-1] + reach >= windows:
+                return
+            self._wide_pending.pop(0)
+            if last:
+                keep = indices < windows
+                indices, rows = indices[keep], rows[keep]
+                rows[indices[:, None] + np.arange(-reach, reach + 1) >= windows] = np.nan
+            if len(indices):
+                self._wide.add(indices, rows)
 
     @property
     def window_index(self) -> np.ndarray:

@@ -53,6 +53,10 @@ class TrackEvidence:
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, np.ndarray] = {}
 
+    def end(self, windows: int) -> None:
+        """The track's sound ends after ``windows`` windows (it was given to the clip's end)."""
+        self._sound_before = self._sound_before[: windows + 1]
+
     def add(self, window_index: np.ndarray, rows: np.ndarray) -> None:
         windows = len(self._sound_before) - 1
         lo = np.clip(window_index - self._vshift, 0, windows)
