@@ -83,6 +83,19 @@ def test_the_status_bar_says_the_device_and_a_cheaper_arithmetic(monkeypatch, na
     assert text == expected if expected.endswith(("CPU", "bfloat16")) else text.startswith(expected)
 
 
+def test_every_stage_s_words_fit_the_progress_bar(qtbot, make_window):
+    """The status bar's progress bar reads "<stage> <n>%": no stage's words may be cut off."""
+    from syncdesk.gui.analysis_controller import STAGES
+
+    window = make_window(styled=True)
+    window.progress.show()
+    for words in STAGES.values():
+        window._analysis_progress(words, 0.45)
+        qtbot.waitUntil(lambda: window.progress.isVisible())
+        needed = window.progress.fontMetrics().horizontalAdvance(window.progress.text())
+        assert needed + 16 <= window.progress.width(), (window.progress.text(), needed, window.progress.width())
+
+
 def test_the_event_loop_keeps_turning_during_an_analysis(qtbot, window, example_avi):
     import time
 

@@ -16,7 +16,7 @@ from .jobs import TrackFeed, analysis_worker
 from .session import Session
 from .workers import Worker, WorkerPool
 
-STAGES = {"audio": "Reading audio", "faces": "Following faces, comparing lips and sound",
+STAGES = {"audio": "Reading audio", "faces": "Finding and scoring faces",
           "embeddings": "Comparing lips and sound",
           "scoring": "Scoring", "decode": "Decoding"}
 

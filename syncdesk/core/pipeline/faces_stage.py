@@ -121,7 +121,7 @@ def follow_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analy
         context.report("faces", 1.0)
     scan = follower.scan()
     media.check_complete(context.info, scan.frames)
-    if not tracks.tracks:
+    if not tracks.tracks:  # no track passed the rules: refused, with every reason
         info = context.info
         usable_tracks(scan, context.options, context.path.name, context.detector_name, (info.width, info.height))
     context.shots, context.frames = scan.shots, scan.frames
