@@ -162,3 +162,44 @@ def test_tracks_sharing_the_clip_s_audio_embeddings_score_as_alone_and_run_the_a
         assert relative_error(rows[1].distances(), rows[0].distances()) < 1e-5
     shared_windows = sum(towered) - (35 + 20)  # the tracks alone: 35 and 20 windows
     assert shared_windows == 35  # every clip window once, for both tracks
+
+
+class _Wide:
+    """A wide-rows receiver that keeps what it is given."""
+
+    def __init__(self, reach: int) -> None:
+        self.reach, self.windows, self.rows = reach, None, {}
+
+    def add(self, window_index, rows) -> None:
+        assert self.windows is None or window_index.max() < self.windows
+        self.rows.update(zip(window_index.tolist(), rows))
+
+    def end(self, windows: int) -> None:
+        self.windows = windows
+
+
+@pytest.mark.parametrize("stride", [1, 5])
+def test_a_track_whose_end_is_learnt_late_scores_as_one_cut_to_its_span(model, stride):
+    """The single pass gives a track's scorer the clip's sound to its end: its distance rows, and the
+    wide search's rows, must be those of a scorer given the track's own span (zero audio past its end)."""
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(60)]
+    mfcc = rng.normal(0, 5, (13, 4 * 60)).astype(np.float32)
+    start, end = 4, 41  # the track; the clip's sound goes on to frame 59
+    results = []
+    for windows in (end + 1 - start - 5, 60 - start - 5):  # its own span, then the clip's to its end
+        wide = _Wide(reach=8)
+        with torch.inference_mode():
+            audio = AudioEmbeddings(model, mfcc[:, 4 * start:], windows, torch.device("cpu"), batch=7)
+            scorer = WindowScorer(model, audio, vshift=3, stride=stride, windows_per_batch=3, wide=wide)
+            for frame in frames[start : end + 1]:
+                scorer.add(frame)
+            scorer.finish()
+        results.append((scorer, wide))
+    (own, own_wide), (late, late_wide) = results
+    assert late.windows == own.windows == end + 1 - start - 5
+    np.testing.assert_array_equal(late.window_index, own.window_index)
+    assert relative_error(late.distances(), own.distances()) < 1e-5
+    assert late_wide.windows == own_wide.windows == own.windows and sorted(late_wide.rows) == sorted(own_wide.rows)
+    for index, row in own_wide.rows.items():
+        np.testing.assert_allclose(late_wide.rows[index], row, rtol=1e-4, equal_nan=True)

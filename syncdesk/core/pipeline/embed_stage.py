@@ -92,7 +92,7 @@ class TrackScorer:
                  device: torch.device, shared: ClipAudioEmbeddings) -> None:
         self.start = self.next = start  # ``next``: the next frame to crop
         self.sounding = audio.sounding[start:]
-        self.evidence = _evidence(-1, start, self.sounding, options)
+        self.evidence = _evidence(-1, start, self.sounding, options)  # numbered at finish
         self.scorer = _scorer(model, None, max(0, audio.windows - start), options, device, self.evidence, shared,
                               start)
         self.boxes: list[list[float]] = []  # per frame: frame, x1, y1, x2, y2, as the document gives them

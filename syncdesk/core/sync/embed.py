@@ -73,7 +73,9 @@ class AudioEmbeddings:
     """Audio embeddings ``a_j`` on demand, cached for the range the video is near.
 
     ``shared``: the clip's embeddings, this track's window 0 being the clip's window ``offset``
-    (``mfcc`` and ``windows`` are still the track's own: its windows end where its frames do)."""
+    (``mfcc`` is then not read). ``windows``: the track's own (its windows end where its frames
+    do), or the clip's from the track's first frame while its end is not known (``WindowScorer``
+    zeroes those past it when it learns the end)."""
 
     def __init__(self, model: SyncNet, mfcc: Optional[np.ndarray], windows: int, device: torch.device,
                  batch: int = 256, shared: Optional[ClipAudioEmbeddings] = None, offset: int = 0) -> None:
