@@ -38,6 +38,13 @@ def _boxes(found: Sequence[Detection]) -> list[list[float]]:
     return [[d.x1, d.y1, d.x2, d.y2, d.score] for d in found]
 
 
+def _grey(image: Any) -> np.ndarray:
+    """What the bundled detector searches: a decoded picture's luma plane, or the frame as it is."""
+    from syncdesk.core.media import Picture
+
+    return image.luma if isinstance(image, Picture) else image
+
+
 class Recorder:
     """The bundled detector, each answer kept in call order; searching on S3FD's schedule."""
 
@@ -47,13 +54,13 @@ class Recorder:
         self.detector, self.name, self.answers = detector, detector.name, []
         self.needs_colour, self.search_every = True, S3FDDetector.search_every
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        found = self.detector.detect(image)
+    def detect(self, image: Any) -> list[Detection]:
+        found = self.detector.detect(_grey(image))
         self.answers.append(["whole", _boxes(found)])
         return found
 
-    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
-        found = self.detector.detect_near(image, faces)
+    def detect_near(self, image: Any, faces: Sequence[Detection]) -> list[Detection]:
+        found = self.detector.detect_near(_grey(image), faces)
         self.answers.append(["near", _boxes(found)])
         return found
 

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -278,18 +279,29 @@ def test_analyze_takes_s3fd_weights_from_a_path(one_face, oracle_weights, shapes
     assert all(box[3] - box[1] == pytest.approx(2048, abs=1) for box in doc["tracks"][0]["boxes"])
 
 
-def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_size(shapes, tmp_path, monkeypatch):
+@pytest.mark.parametrize("decoded", [False, True])
+def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_size(shapes, tmp_path, monkeypatch,
+                                                                                 decoded):
+    """On a BGR frame, or on a decoded picture of which only the region is converted."""
+    import av
+
     from syncdesk.core.faces.s3fd import NEAR_PX
+    from syncdesk.core.media import Picture
 
     detector = S3FDDetector(save(zero_state(shapes), tmp_path / "zero.pth"), device="cpu")
     seen = []
+    rng = np.random.default_rng(4)
+    bgr = cv2.resize(rng.integers(0, 256, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+    reference = frame.to_ndarray(format="bgr24")
 
     def answer(region: np.ndarray, scale: float) -> list[Detection]:
         seen.append((region.shape[:2], scale))
+        assert region.ndim == 3 and np.abs(region.astype(int) - reference[146:710, 846:1410]).mean() < 1.5
         return [Detection(10, 20, 266, 276, 0.95)]  # in the region's pixels
 
     monkeypatch.setattr(detector, "_detect", answer)
-    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame = Picture(frame) if decoded else reference
     [face] = detector.detect_near(frame, [Detection(1000, 300, 1256, 556)])  # 256 px: a region of 2.2x that
     assert seen == [((564, 564), pytest.approx(NEAR_PX / 256))]  # x 846-1410, y 146-710: centred on the face
     assert (face.x1, face.y1, face.x2, face.y2) == (846 + 10, 146 + 20, 846 + 266, 146 + 276)

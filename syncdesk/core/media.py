@@ -273,6 +273,12 @@ class Picture:
         return bgr[rows.start - top:rows.stop - top, columns.start - left:columns.stop - left]
 
 
+def bgr_region(image: np.ndarray | Picture, rows: slice, columns: slice) -> np.ndarray:
+    """``rows`` x ``columns`` (within the frame) of a BGR frame (a view) or of a decoded
+    :class:`Picture` (only that region converted)."""
+    return image.region(rows, columns) if isinstance(image, Picture) else image[rows, columns]
+
+
 def _plane(frame: av.VideoFrame, index: int, rows: int, columns: int) -> np.ndarray:
     """A view of one plane of ``frame`` (its rows may be padded past ``columns``)."""
     plane = frame.planes[index]

@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..media import Picture
+from ..media import Picture, bgr_region
 from ..sync.windows import INPUT_SIZE
 
 CROP_SCALE = 0.40
@@ -28,7 +28,7 @@ def crop_face(image: np.ndarray | Picture, box: Sequence[float], crop_scale: flo
     height, width = image.shape[:2]
     rows = slice(max(top, 0), max(min(bottom, height), 0))
     columns = slice(max(left, 0), max(min(right, width), 0))
-    region = image.region(rows, columns) if isinstance(image, Picture) else image[rows, columns]
+    region = bgr_region(image, rows, columns)
     padded = cv2.copyMakeBorder(region, max(0, -top), max(0, bottom - height), max(0, -left), max(0, right - width),
                                 cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3) if region.size else \
         np.full((bottom - top, right - left, 3), PAD_VALUE, np.uint8)

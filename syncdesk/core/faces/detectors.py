@@ -39,7 +39,9 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 class FaceDetector(Protocol):
     name: str
-    needs_colour: bool  # False: grey frames (H x W) do as well as BGR ones
+    #: False: grey frames (H x W) do as well as BGR ones; True: BGR frames, or decoded pictures
+    #: (:class:`~syncdesk.core.media.Picture`) of which the detector converts what it searches
+    needs_colour: bool
     search_every: int  # frames from one whole-frame search to the next (at most; cuts start one too)
 
     def detect(self, image: np.ndarray) -> list[Detection]:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..media import Picture, bgr_region
 from ..models.device import resolve_device
 from ..models.state import load_matching
 from .detectors import Detection, near_region, suppress
@@ -204,18 +205,21 @@ class S3FDDetector:
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
         self._priors: dict[tuple[int, int], np.ndarray] = {}  # by network input size
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        return self._detect(image, max(self.scale, MIN_INPUT_SIDE / min(image.shape[:2])))
+    def detect(self, image: np.ndarray | Picture) -> list[Detection]:
+        height, width = image.shape[:2]
+        bgr = bgr_region(image, slice(0, height), slice(0, width))
+        return self._detect(bgr, max(self.scale, MIN_INPUT_SIDE / min(height, width)))
 
-    def detect_near(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
-        """Each face looked for in a small region around it, scaled so that it is ``NEAR_PX`` pixels."""
+    def detect_near(self, image: np.ndarray | Picture, faces: Sequence[Detection]) -> list[Detection]:
+        """Each face looked for in a small region around it, scaled so that it is ``NEAR_PX`` pixels
+        (of a decoded picture, only the regions are converted to BGR)."""
         height, width = image.shape[:2]
         found = []
         for face in faces:
             x1, y1, x2, y2 = near_region(face, width, height)
             if min(x2 - x1, y2 - y1) < MIN_INPUT_SIDE:
                 continue
-            region = image[y1:y2, x1:x2]
+            region = bgr_region(image, slice(y1, y2), slice(x1, x2))
             scale = max(min(1.0, NEAR_PX / max(face.size, 1.0)), MIN_INPUT_SIDE / min(region.shape[:2]))
             found += [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score)
                       for d in self._detect(region, scale)]

@@ -103,7 +103,9 @@ def follow_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analy
                 frame = next(source, None)
                 if frame is None:
                     break
-                image = frame.image.luma if isinstance(frame.image, media.Picture) else frame.image
+                image = frame.image
+                if isinstance(image, media.Picture) and not context.detector.needs_colour:
+                    image = image.luma
                 closed = follower.add(frame.index, image, frame.small)
             tracks.held.append(frame)
             with timer.stage("embeddings"):
@@ -129,11 +131,9 @@ def follow_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analy
 
 
 def detection_frames(context: AnalysisContext) -> Iterable[media.AnalysisFrame]:
-    """The clip decoded once for the face-track path: for a detector that needs no colour, decoded
-    pictures (its grey picture is their luma plane, crops are converted alone), each with a colour
-    copy at the cut detector's sampling size (or the frame's, made even); else BGR frames."""
-    if context.detector.needs_colour:
-        return decode_frames(context, record=True)
+    """The clip decoded once for the face-track path: decoded pictures (a grey detector searches
+    their luma plane, a colour one converts the regions it searches, crops are converted alone),
+    each with a colour copy at the cut detector's sampling size (or the frame's, made even)."""
     width, height = context.info.width, context.info.height
     small = sampled_size(width, height) or (width - width % 2, height - height % 2)
     return decode_frames(context, record=True, pictures=True, small=small)
