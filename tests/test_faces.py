@@ -20,7 +20,7 @@ def link_tracks(detections, shots, hold: int = 0):
         for frame in range(start, end + 1):
             tracks += [face for _, face in linker.add(frame, detections[frame])]
         tracks += [face for _, face in linker.finish()]
-    return sorted(tracks, key=lambda t: (t.start, t.boxes[0, 0]))
+    return sorted(tracks, key=lambda t: t.order)
 
 
 def scan_faces(frames, detector, every: int = 5) -> FaceScan:

@@ -135,7 +135,7 @@ class FaceFollower:
         return closed
 
     def scan(self) -> FaceScan:
-        """What was seen, once finished; tracks ordered by start frame then left edge."""
+        """What was seen, once finished; tracks in numbering order (:attr:`FaceTrack.order`)."""
         return FaceScan(frames=self._shots.frames, shots=self._shots.shots(),
-                        tracks=sorted(self._tracks, key=lambda t: (t.start, t.boxes[0, 0])),
+                        tracks=sorted(self._tracks, key=lambda t: t.order),
                         frames_checked=self._finder.checked, detections=self._detections)

@@ -42,6 +42,11 @@ class FaceTrack:
         return int(self.frames[-1])
 
     @property
+    def order(self) -> tuple[int, float]:
+        """What tracks are numbered by: start frame, then left edge."""
+        return self.start, float(self.boxes[0, 0])
+
+    @property
     def mean_size(self) -> float:
         return float(np.mean(np.maximum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])))
 

@@ -36,7 +36,7 @@ class _Tracks:
         self._context, self._shared = context, shared
         self.held: deque[media.AnalysisFrame] = deque()
         self.running: dict[int, TrackScorer] = {}  # by the linker's key
-        self.closed: list[tuple[tuple[float, float], FaceTrack, TrackScorer]] = []  # kept, not yet numbered
+        self.closed: list[tuple[FaceTrack, TrackScorer]] = []  # kept, not yet numbered
         self.faces: list[FaceTrack] = []  # kept, numbered
         self.tracks: list[Track] = []
         self.evidence: list[TrackEvidence] = []
@@ -61,15 +61,16 @@ class _Tracks:
         self.feed(track, face)
         scorer = self.running.pop(track.key)
         if keep_tracks([face], self._context.options.min_track, self._context.options.min_face_size):
-            self.closed.append(((face.start, float(face.boxes[0, 0])), face, scorer))
+            self.closed.append((face, scorer))
 
     def number(self, open_tracks: list[OpenTrack]) -> None:
-        """Number and score the kept tracks that no open track could precede (tracks are numbered by
-        start frame, then left edge); each goes to ``on_track`` as soon as it is scored."""
-        self.closed.sort(key=lambda item: item[0])
+        """Number and score the kept tracks that no open track could precede (:attr:`FaceTrack.order`:
+        an open track's left edge is not final, so one starting on the same frame waits); each goes to
+        ``on_track`` as soon as it is scored."""
+        self.closed.sort(key=lambda item: item[0].order)
         first_open = min((t.frames[0] for t in open_tracks), default=None)
-        while self.closed and (first_open is None or self.closed[0][0][0] < first_open):
-            _, face, scorer = self.closed.pop(0)
+        while self.closed and (first_open is None or self.closed[0][0].start < first_open):
+            face, scorer = self.closed.pop(0)
             track = scorer.finish(len(self.tracks), self._context.options)
             self.faces.append(face)
             self.tracks.append(track)
