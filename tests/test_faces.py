@@ -179,9 +179,10 @@ def test_a_face_missed_at_a_regular_check_is_looked_for_only_until_the_next_one(
     assert [(t.start, t.end) for t in scan.tracks] == [(0, 119)]  # the tracker bridges the miss, as before
 
 
-def test_the_whole_frame_is_searched_once_a_second_and_near_the_known_faces_between():
-    """A search near known faces costs a fraction of a whole frame's: new faces are looked for every 25th
-    frame, at each cut, and on every regular check while no face is known."""
+def test_the_whole_frame_is_searched_at_the_detectors_pace_and_near_the_known_faces_between():
+    """A search near known faces costs a fraction of a whole frame's: new faces are looked for every
+    ``search_every``-th frame (this detector's 25), at each cut, and on every regular check while no
+    face is known."""
     detector = ScriptedDetector(hits=set(range(10, 50)) | set(range(50, 120)))
     scan = scan_faces(two_shot_frames(detector, cut=50, count=120), detector, every=5)
     assert detector.whole == [0, 5, 10, 25, 50, 75, 100]

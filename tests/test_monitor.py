@@ -312,7 +312,7 @@ def test_a_file_played_in_real_time_keeps_the_wall_clock(tmp_path, subframe_orac
     assert len(updates) >= 2
 
 
-def test_live_faces_search_the_whole_picture_once_a_second_and_near_the_known_faces_between():
+def test_live_faces_search_the_whole_picture_at_the_detectors_pace_and_near_the_known_faces_between():
     """As the file pipeline does (FaceFinder): a stream's checks every 5th picture cost a search of a
     few small regions, not of the whole picture, once a face is known."""
     from syncdesk.core.faces.detectors import Detection

@@ -1,7 +1,8 @@
 """Shot boundaries and face detections, linked into tracks, one frame at a time (:class:`FaceFollower`).
 
-Where to look is :class:`FaceFinder`'s choice: the whole frame once a second and on the first frame
-of each shot (new faces), near the faces already known on every ``every``-th frame in between (a
+Where to look is :class:`FaceFinder`'s choice: the whole frame every ``search_every`` frames (the
+detector's: 2 s), on the first frame of each shot and on every regular check while no face is known
+(new faces), near the faces already known on every ``every``-th frame in between (a
 search of a few small regions, a fraction of a whole frame's cost); the tracker interpolates between
 checks and bridges a face missed for up to its gap limit. When a check misses a face the check
 before had found, or a cut's first frame shows no face, the search runs on every frame until they

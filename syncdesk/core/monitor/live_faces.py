@@ -5,7 +5,7 @@ whole clip is known (:mod:`syncdesk.core.faces.scan`). Live, the pictures since 
 wait (at most :data:`~syncdesk.core.faces.scan.DETECT_EVERY` of them) until the next one, then
 each track's box is interpolated over them and they are cropped: the same boxes, a fifth of a
 second later. Where to look is the file pipeline's choice too (:class:`~syncdesk.core.faces.scan.FaceFinder`:
-the whole picture once a second and at cuts, near the known faces between). Tracks are linked as
+the whole picture every 2 s and at cuts, near the known faces between). Tracks are linked as
 the file pipeline links them (IoU with the recent boxes, or a small step), end at a cut or after
 :data:`~syncdesk.core.faces.tracking.MAX_GAP` frames unseen, and hold their last box in between.
 """
