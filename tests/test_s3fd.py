@@ -307,3 +307,51 @@ def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_si
     assert (face.x1, face.y1, face.x2, face.y2) == (846 + 10, 146 + 20, 846 + 266, 146 + 276)
     assert face.score == 0.95
     assert detector.detect_near(frame, [Detection(1900, 1060, 1910, 1070)]) == []  # a corner region too small to search
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_bfloat16_s3fd_scores_and_places_boxes_as_float32_does(example_avi, tmp_path):
+    """Fast mode runs S3FD's convolutions in bfloat16 where the CPU computes it natively: on a real
+    frame (seeded weights: the published ones are not here) every prior's face probability moves by
+    less than 0.01 against float32 and every decoded box by less than a pixel of the network's input."""
+    import av
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        weights = save(S3FD().state_dict(), tmp_path / "seeded.pth")
+    with av.open(str(example_avi)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    outputs = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        detector = S3FDDetector(weights, device="cpu", dtype=dtype)
+        assert {p.dtype for p in detector.net.parameters()} == {dtype}
+        captured = []
+        forward = detector.net.forward
+        detector.net.forward = lambda x: captured.append(forward(x)) or captured[-1]
+        detector.detect(frame)
+        loc, faces, sizes = captured[0]
+        assert loc.dtype == faces.dtype == torch.float32  # heads' scores and offsets in float32 either way
+        priors = prior_boxes((frame.shape[0] // 4, frame.shape[1] // 4), sizes)
+        outputs[dtype] = faces[0].numpy(), decode(loc[0].numpy(), priors) * frame.shape[1] / 4
+    (faces32, boxes32), (faces16, boxes16) = outputs[torch.float32], outputs[torch.bfloat16]
+    assert np.abs(faces16 - faces32).max() < 0.01
+    assert np.abs(boxes16 - boxes32).max() < 1.0
+
+
+@pytest.mark.parametrize("flags, dtype", [(["--precision", "bfloat16"], torch.bfloat16), (["--exact"], torch.float32)])
+def test_s3fd_computes_in_the_analysis_arithmetic(one_face, oracle_weights, shapes, tmp_path, monkeypatch, flags,
+                                                  dtype):
+    from syncdesk.core.pipeline import engine_stage
+
+    made = []
+    create = engine_stage.create_detector
+    monkeypatch.setattr(engine_stage, "create_detector", lambda *a, **k: made.append(create(*a, **k)) or made[-1])
+    weights = save(zero_state(shapes, conf_5=[0.0, LOGIT_95]), tmp_path / "coarse.pth")  # one 2048 px box a frame
+    out = tmp_path / "doc.json"
+    assert main(["analyze", str(one_face), "--weights", str(oracle_weights), "--s3fd-weights", str(weights),
+                 "--json", str(out), "--quiet", "--device", "cpu", *flags]) == 0
+    assert {p.dtype for p in made[0].net.parameters()} == {dtype}
+    doc = json.loads(out.read_text())
+    assert all(box[3] - box[1] == pytest.approx(2048, abs=1) for box in doc["tracks"][0]["boxes"])

@@ -11,6 +11,8 @@ from ..options import DETECTORS
 from ..models.weights import locate
 
 if TYPE_CHECKING:
+    import torch
+
     from .detectors import FaceDetector
 
 
@@ -31,7 +33,9 @@ def resolve_name(name: str, s3fd_weights: Optional[Path] = None) -> str:
     return "s3fd"
 
 
-def create_detector(name: str, device: str = "auto", s3fd_weights: Optional[Path] = None) -> FaceDetector:
+def create_detector(name: str, device: str = "auto", s3fd_weights: Optional[Path] = None,
+                    dtype: Optional[torch.dtype] = None) -> FaceDetector:
+    """The detector ``name`` stands for; ``dtype``: S3FD's arithmetic (default float32)."""
     from .detectors import HaarFaceDetector, WholeFrameDetector  # OpenCV: only when a detector is made
 
     resolved = resolve_name(name, s3fd_weights)
@@ -42,4 +46,4 @@ def create_detector(name: str, device: str = "auto", s3fd_weights: Optional[Path
     weights = locate("s3fd", s3fd_weights)  # a clear "how to get it" error before anything loads
     from .s3fd import S3FDDetector  # torch network: only when asked for
 
-    return S3FDDetector(weights, device=device)
+    return S3FDDetector(weights, device=device, dtype=dtype)

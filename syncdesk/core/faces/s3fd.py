@@ -12,7 +12,7 @@ to BGR, then reverses them back: the network sees RGB less ``[123, 117, 104]``, 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -108,11 +108,11 @@ class S3FD(nn.Module):
 
         locs, faces = [], []
         for i, source in enumerate(sources):
-            conf = self.conf[i](source)
+            conf = self.conf[i](source).float()  # scores and offsets in float32 whatever the trunk's arithmetic
             if i == 0:
                 conf = torch.cat((conf[:, :3].amax(dim=1, keepdim=True), conf[:, 3:]), dim=1)
             faces.append(conf.softmax(dim=1)[:, 1].flatten(1))  # (N, H*W), row-major like the priors
-            locs.append(self.loc[i](source).permute(0, 2, 3, 1).flatten(1, 2))  # (N, H*W, 4)
+            locs.append(self.loc[i](source).float().permute(0, 2, 3, 1).flatten(1, 2))  # (N, H*W, 4)
         sizes = [(s.shape[2], s.shape[3]) for s in sources]
         return torch.cat(locs, dim=1), torch.cat(faces, dim=1), sizes
 
@@ -179,17 +179,20 @@ def to_detections(loc: np.ndarray, scores: np.ndarray, priors: np.ndarray, sourc
     return [Detection(*map(float, box), score=float(score)) for box, score in zip(boxes, kept_scores)]
 
 
-def load_s3fd(path: os.PathLike | str, device: torch.device | str = "cpu") -> S3FD:
-    """An S3FD in eval mode on ``device``, from a file with the published key names."""
+def load_s3fd(path: os.PathLike | str, device: torch.device | str = "cpu",
+              dtype: torch.dtype = torch.float32) -> S3FD:
+    """An S3FD in eval mode on ``device`` computing in ``dtype``, from a file with the published key names."""
     model = S3FD()
     load_matching(path, model, "an S3FD state_dict")
     # channels-last: 110 -> 84 ms per 320x180 input on a 2-core AVX2 CPU
-    return model.eval().to(device, memory_format=torch.channels_last)
+    return model.eval().to(device, dtype, memory_format=torch.channels_last)
 
 
 class S3FDDetector:
     """Faces in BGR frames with S3FD, run on a copy scaled by ``scale`` (0.25 as the pipeline's demo),
-    or less reduced where that copy would be under ``MIN_INPUT_SIDE`` pixels."""
+    or less reduced where that copy would be under ``MIN_INPUT_SIDE`` pixels. ``dtype``: the
+    convolutions' arithmetic (the analysis's: bfloat16 in fast mode on CPUs that compute it natively,
+    as SyncNet's towers); the scores and box offsets are always computed in float32."""
 
     name = "s3fd"
     needs_colour = True
@@ -197,9 +200,10 @@ class S3FDDetector:
     search_every = 50
 
     def __init__(self, weights: os.PathLike | str, device: str | torch.device = "auto", scale: float = 0.25,
-                 threshold: float = 0.9) -> None:
+                 threshold: float = 0.9, dtype: Optional[torch.dtype] = None) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        self.net = load_s3fd(weights, self.device)
+        self.dtype = dtype or torch.float32
+        self.net = load_s3fd(weights, self.device, self.dtype)
         self.scale = scale
         self.threshold = threshold
         self._mean = torch.tensor(RGB_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -229,7 +233,7 @@ class S3FDDetector:
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         rgb = torch.from_numpy(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).to(self.device)
         with torch.inference_mode():
-            x = rgb.permute(2, 0, 1).unsqueeze(0).float() - self._mean  # an NHWC layout: channels-last
+            x = (rgb.permute(2, 0, 1).unsqueeze(0).float() - self._mean).to(self.dtype)  # NHWC: channels-last
             loc, faces, sizes = self.net(x)
         input_size = small.shape[:2]
         priors = self._priors.get(input_size)

@@ -42,4 +42,4 @@ def load_engine(context: AnalysisContext) -> None:
         context.device = resolve_device(options.device)
         context.dtype = analysis_dtype(options, context.device)
         context.model, context.weights_sha = load_model(context.weights_path, context.device, context.dtype)
-        context.detector = create_detector(context.detector_name, options.device, options.s3fd_weights)
+        context.detector = create_detector(context.detector_name, options.device, options.s3fd_weights, context.dtype)
