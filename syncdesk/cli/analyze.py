@@ -41,8 +41,8 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--exact", action="store_true",
                        help="score every window in float32 exactly as the published demo (slower)")
     group.add_argument("--precision", default=default.precision, choices=PRECISIONS,
-                       help="fast mode's arithmetic (auto: bfloat16 where the CPU computes it natively, "
-                            "else float32; bfloat16 is for CPUs); --exact is always float32")
+                       help="fast mode's arithmetic, for SyncNet and S3FD (auto: bfloat16 where the CPU "
+                            "computes it natively, else float32; bfloat16 is for CPUs); --exact is always float32")
 
 
 def add_tolerance_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -106,8 +106,8 @@ class SettingsDialog(QDialog):
         for name in core.PRECISIONS:
             self.precision.addItem(PRECISION_NAMES[name], name)
         self.device.currentIndexChanged.connect(self._label_auto_precision)
-        self.precision.setToolTip("The fast mode's arithmetic: bfloat16 is used automatically where the CPU "
-                                  "computes it natively; exact mode is always float32")
+        self.precision.setToolTip("The fast mode's arithmetic (SyncNet and S3FD): bfloat16 is used automatically "
+                                  "where the CPU computes it natively; exact mode is always float32")
         self.exact.toggled.connect(lambda exact: self.precision.setEnabled(not exact))
 
         self.models_folder_edit = QLineEdit(objectName="models_folder")
