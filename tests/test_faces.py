@@ -305,3 +305,13 @@ def test_a_track_s_settled_boxes_are_its_final_boxes():
         for track, face in finished:
             for frame, box in early.get(track.key, {}).items():
                 np.testing.assert_array_equal(box, face.boxes[frame - face.start])
+
+
+def test_a_region_near_a_face_at_the_edge_is_cut_or_moved_inside_the_frame():
+    from syncdesk.core.faces.detectors import near_region
+
+    face = Detection(0, 450, 100, 550)  # at the left edge: a 220 px square centred on it hangs 60 px over
+    assert near_region(face, 640, 1000) == (0, 390, 160, 610)  # cut by the edge
+    assert near_region(face, 640, 1000, inside=True) == (0, 390, 220, 610)  # moved inside, its size kept
+    assert near_region(Detection(540, 0, 640, 100), 640, 1000, inside=True) == (420, 0, 640, 220)  # a corner
+    assert near_region(face, 150, 1000, inside=True) == (0, 390, 150, 610)  # wider than the frame: cut

@@ -285,7 +285,7 @@ def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_si
     """On a BGR frame, or on a decoded picture of which only the region is converted."""
     import av
 
-    from syncdesk.core.faces.s3fd import NEAR_PX
+    from syncdesk.core.faces import s3fd
     from syncdesk.core.media import Picture
 
     detector = S3FDDetector(save(zero_state(shapes), tmp_path / "zero.pth"), device="cpu")
@@ -295,18 +295,53 @@ def test_a_search_near_a_face_runs_on_the_region_around_it_scaled_to_the_near_si
     frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
     reference = frame.to_ndarray(format="bgr24")
 
-    def answer(region: np.ndarray, scale: float) -> list[Detection]:
+    def network_input(region: np.ndarray, scale: float) -> np.ndarray:
         seen.append((region.shape[:2], scale))
         assert region.ndim == 3 and np.abs(region.astype(int) - reference[146:710, 846:1410]).mean() < 1.5
-        return [Detection(10, 20, 266, 276, 0.95)]  # in the region's pixels
+        return np.zeros((88, 88, 3), np.uint8)
 
-    monkeypatch.setattr(detector, "_detect", answer)
+    monkeypatch.setattr(s3fd, "network_input", network_input)
+    monkeypatch.setattr(detector, "_run", lambda inputs, sources: [[Detection(10, 20, 266, 276, 0.95)]])  # region px
     frame = Picture(frame) if decoded else reference
     [face] = detector.detect_near(frame, [Detection(1000, 300, 1256, 556)])  # 256 px: a region of 2.2x that
-    assert seen == [((564, 564), pytest.approx(NEAR_PX / 256))]  # x 846-1410, y 146-710: centred on the face
+    assert seen == [((564, 564), pytest.approx(s3fd.NEAR_PX / 256))]  # x 846-1410, y 146-710: centred on the face
     assert (face.x1, face.y1, face.x2, face.y2) == (846 + 10, 146 + 20, 846 + 266, 146 + 276)
     assert face.score == 0.95
     assert detector.detect_near(frame, [Detection(1900, 1060, 1910, 1070)]) == []  # a corner region too small to search
+
+
+def test_searches_near_faces_of_one_input_size_are_one_batch(shapes, tmp_path, monkeypatch):
+    """Faces scale to the same input (a region the frame's edge would cut is moved inside it): one
+    pass of the network, each answer mapped back to its own region; a region larger than the frame
+    (cut by it) scales to another size, a batch of its own."""
+    detector = S3FDDetector(save(zero_state(shapes), tmp_path / "zero.pth"), device="cpu")
+    batches = []
+
+    def run(inputs: list[np.ndarray], sources: list[tuple[int, int]]) -> list[list[Detection]]:
+        batches.append(([i.shape for i in inputs], sources))
+        return [[Detection(10 * (n + 1), 0, 10 * (n + 1) + 100, 100, 0.95)] for n in range(len(inputs))]
+
+    monkeypatch.setattr(detector, "_run", run)
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    left, right, edge = Detection(300, 300, 556, 556), Detection(1300, 300, 1556, 556), Detection(1800, 0, 1900, 100)
+    found = detector.detect_near(frame, [left, right, edge])
+    assert batches == [([(88, 88, 3)] * 3, [(564, 564), (564, 564), (220, 220)])]
+    # region origins plus each answer: the edge's region is 1700-1920 x 0-220, not cut to 1740-1920 x 0-160
+    assert sorted((d.x1, d.y1) for d in found) == [(146 + 10, 146), (1146 + 20, 146), (1700 + 30, 0)]
+
+    batches.clear()
+    detector.detect_near(frame, [left, Detection(700, 200, 1300, 800)])  # a 1320 px region in a 1080 px frame
+    assert [len(shapes) for shapes, _ in batches] == [1, 1]
+
+    # the network itself: a batch of two in, each input's answers out (the coarsest head finds one box in each)
+    real = S3FDDetector(save(zero_state(shapes, conf_5=[0.0, LOGIT_95]), tmp_path / "coarse.pth"), device="cpu")
+    calls = []
+    forward = real.net.forward
+    real.net.forward = lambda x: calls.append(tuple(x.shape)) or forward(x)
+    real.detect_near(frame, [left, right])
+    assert calls == [(2, 3, 88, 88)]
+    [first], [second] = real._run([np.zeros((88, 88, 3), np.uint8)] * 2, [(564, 564), (282, 282)])
+    assert first.size == pytest.approx(2 * second.size)  # the same answer, each in its own source's pixels
 
 
 # --------------------------------------------------------------------------- arithmetic

@@ -59,12 +59,25 @@ NEAR_REGION = 2.2
 NEAR_SIZES = (0.65, 1.5)
 
 
-def near_region(face: Detection, width: int, height: int) -> tuple[int, int, int, int]:
-    """The part of a ``width`` x ``height`` frame to search for ``face`` again: x1, y1, x2, y2 (maybe empty)."""
+def near_region(face: Detection, width: int, height: int, inside: bool = False) -> tuple[int, int, int, int]:
+    """The part of a ``width`` x ``height`` frame to search for ``face`` again: x1, y1, x2, y2 (maybe
+    empty). ``inside``: a square the frame's edge would cut is moved inside the frame instead, where
+    the frame is large enough (regions of faces of any size then scale to one input size)."""
     half = face.size * NEAR_REGION / 2
     cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
-    return (max(0, round(cx - half)), max(0, round(cy - half)), min(width, round(cx + half)),
-            min(height, round(cy + half)))
+    x1, y1, x2, y2 = round(cx - half), round(cy - half), round(cx + half), round(cy + half)
+    if inside:
+        x1, x2 = _moved_inside(x1, x2, width)
+        y1, y2 = _moved_inside(y1, y2, height)
+    return max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+
+
+def _moved_inside(low: int, high: int, limit: int) -> tuple[int, int]:
+    """The span ``low``-``high`` shifted to lie within 0-``limit``; as it is where it is longer than that."""
+    if low < 0 <= high - limit or high - low > limit:
+        return low, high
+    shift = -low if low < 0 else min(0, limit - high)
+    return low + shift, high + shift
 
 
 def suppress(found: Sequence[Detection], overlap: float = 0.3) -> list[Detection]:

@@ -212,33 +212,48 @@ class S3FDDetector:
     def detect(self, image: np.ndarray | Picture) -> list[Detection]:
         height, width = image.shape[:2]
         bgr = bgr_region(image, slice(0, height), slice(0, width))
-        return self._detect(bgr, max(self.scale, MIN_INPUT_SIDE / min(height, width)))
+        scale = max(self.scale, MIN_INPUT_SIDE / min(height, width))
+        return self._run([network_input(bgr, scale)], [(height, width)])[0]
 
     def detect_near(self, image: np.ndarray | Picture, faces: Sequence[Detection]) -> list[Detection]:
         """Each face looked for in a small region around it, scaled so that it is ``NEAR_PX`` pixels
-        (of a decoded picture, only the regions are converted to BGR)."""
+        (of a decoded picture, only the regions are converted to BGR). A region the frame's edge would
+        cut is moved inside the frame instead, so that every region scales to about one input size:
+        those of one size go through the network as one batch."""
         height, width = image.shape[:2]
-        found = []
+        by_size: dict[tuple[int, int], list[tuple[np.ndarray, int, int, tuple[int, int]]]] = {}
         for face in faces:
-            x1, y1, x2, y2 = near_region(face, width, height)
+            x1, y1, x2, y2 = near_region(face, width, height, inside=True)
             if min(x2 - x1, y2 - y1) < MIN_INPUT_SIDE:
                 continue
             region = bgr_region(image, slice(y1, y2), slice(x1, x2))
             scale = max(min(1.0, NEAR_PX / max(face.size, 1.0)), MIN_INPUT_SIDE / min(region.shape[:2]))
+            small = network_input(region, scale)
+            by_size.setdefault(small.shape[:2], []).append((small, x1, y1, region.shape[:2]))
+        found = []
+        for batch in by_size.values():
+            answers = self._run([small for small, *_ in batch], [shape for *_, shape in batch])
             found += [Detection(d.x1 + x1, d.y1 + y1, d.x2 + x1, d.y2 + y1, d.score)
-                      for d in self._detect(region, scale)]
+                      for (_, x1, y1, _), detections in zip(batch, answers) for d in detections]
         return suppress(found)
 
-    def _detect(self, image: np.ndarray, scale: float) -> list[Detection]:
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        rgb = torch.from_numpy(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)).to(self.device)
+    def _run(self, inputs: list[np.ndarray], sources: list[tuple[int, int]]) -> list[list[Detection]]:
+        """The faces in each of ``inputs`` (RGB, all of one size), in the pixels of its source (height, width)."""
+        rgb = torch.from_numpy(np.stack(inputs)).to(self.device)
         with torch.inference_mode():
-            x = (rgb.permute(2, 0, 1).unsqueeze(0).float() - self._mean).to(self.dtype)  # NHWC: channels-last
+            x = (rgb.permute(0, 3, 1, 2).float() - self._mean).to(self.dtype)  # an NHWC layout: channels-last
             loc, faces, sizes = self.net(x)
-        input_size = small.shape[:2]
+        input_size = inputs[0].shape[:2]
         priors = self._priors.get(input_size)
         if priors is None:
             if len(self._priors) >= PRIOR_SIZES_KEPT:  # regions near faces come in many sizes: keep memory flat
                 self._priors.clear()
             priors = self._priors[input_size] = prior_boxes(input_size, sizes)
-        return to_detections(loc[0].cpu().numpy(), faces[0].cpu().numpy(), priors, image.shape[:2], self.threshold)
+        loc, faces = loc.cpu().numpy(), faces.cpu().numpy()
+        return [to_detections(loc[i], faces[i], priors, source, self.threshold) for i, source in enumerate(sources)]
+
+
+def network_input(bgr: np.ndarray, scale: float) -> np.ndarray:
+    """``bgr`` scaled by ``scale`` as the pipeline scales it (bilinear), in RGB."""
+    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
