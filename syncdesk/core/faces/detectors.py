@@ -9,15 +9,20 @@ import cv2
 import numpy as np
 
 
+#: which of the bundled detector's cascades found a face (others leave a detection's pose empty)
+FRONTAL, PROFILE, MIRRORED_PROFILE = "frontal", "profile", "mirrored profile"
+
+
 @dataclass(frozen=True)
 class Detection:
-    """A face box in source pixels."""
+    """A face box in source pixels; ``pose``: as the detector saw it, where it tells."""
 
     x1: float
     y1: float
     x2: float
     y2: float
     score: float = 1.0
+    pose: str = ""
 
     @property
     def size(self) -> float:
@@ -126,7 +131,8 @@ class HaarFaceDetector:
     enough to break a track's IoU > 0.5 link; the profile cascades take 1.2: their boxes matter only
     for turned faces, and most boxes come from searches near known faces, at 1.1). A search near known
     faces looks in a small region around each, scaled so that the face is ``near_px`` pixels, for
-    faces of nearly its size: frontal first, the profile cascades only where it found none.
+    faces of nearly its size: frontal first, the profile cascades only where it found none (a face
+    last found turned: the profile cascade that found it first, see :func:`_near_order`).
     """
 
     name = "haar"
@@ -162,29 +168,34 @@ class HaarFaceDetector:
         """At most ``work_width`` wide and ``work_width`` x 9/16 of it in area (portrait frames too)."""
         return min(1.0, work_width / width, (work_width * work_width * 9 / 16 / (width * height)) ** 0.5)
 
-    def _search(self, grey: np.ndarray, frontal: bool, profiles: bool, scale_factor: float, min_side: int,
+    def _search(self, grey: np.ndarray, poses: Sequence[str], scale_factor: float, min_side: int,
                 max_side: int = 0) -> list[Detection]:
-        """Boxes in ``grey``'s pixels from the frontal cascade and/or the profile one (both ways round)."""
+        """Boxes in ``grey``'s pixels from the cascade of each of ``poses`` (the profile one run on
+        the mirror image for the mirrored profile)."""
         options = {"scaleFactor": scale_factor, "minNeighbors": self.min_neighbors, "minSize": (min_side, min_side),
                    "maxSize": (max_side, max_side)}
-        found = [Detection(float(x), float(y), float(x + w), float(y + h))
-                 for x, y, w, h in (self._frontal.detectMultiScale(grey, **options) if frontal else ())]
         width = grey.shape[1]
-        for mirrored in (False, True) if profiles else ():
+        found = []
+        for pose in poses:
+            if pose == FRONTAL:
+                found += [Detection(float(x), float(y), float(x + w), float(y + h), 1.0, FRONTAL)
+                          for x, y, w, h in self._frontal.detectMultiScale(grey, **options)]
+                continue
+            mirrored = pose == MIRRORED_PROFILE
             boxes = self._profile.detectMultiScale(cv2.flip(grey, 1) if mirrored else grey, **options)
             found += [Detection(float(width - x - w if mirrored else x), float(y),
-                                float(width - x if mirrored else x + w), float(y + h), self.PROFILE_SCORE)
+                                float(width - x if mirrored else x + w), float(y + h), self.PROFILE_SCORE, pose)
                       for x, y, w, h in boxes]
         return found
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
         found = []
-        for work_width, frontal in ((self.work_width, True), (self.profile_width, False)):
+        for work_width, poses in ((self.work_width, (FRONTAL,)), (self.profile_width, (PROFILE, MIRRORED_PROFILE))):
             scale = self._work_scale(width, height, work_width)
             grey = _scaled_grey(image, scale)
-            step = self.scale_factor if frontal else self.profile_scale_factor
-            boxes = self._search(grey, frontal, not frontal, step, max(16, round(min(grey.shape) * 0.06)))
+            step = self.scale_factor if poses == (FRONTAL,) else self.profile_scale_factor
+            boxes = self._search(grey, poses, step, max(16, round(min(grey.shape) * 0.06)))
             found += [_scaled(b, 1 / scale) for b in boxes]
         return suppress(found)
 
@@ -199,10 +210,23 @@ class HaarFaceDetector:
             grey = _scaled_grey(image[y1:y2, x1:x2], scale)
             low, high = (round(self.near_px * f) if scale < 1.0 else round(face.size * f) for f in NEAR_SIZES)
             sizes = (1.1, max(20, low), max(high, 21))
-            boxes = self._search(grey, True, False, *sizes) or self._search(grey, False, True, *sizes)
+            boxes: list[Detection] = []
+            for poses in _near_order(face.pose):
+                boxes = self._search(grey, poses, *sizes)
+                if boxes:
+                    break
             found += [_scaled(b, 1 / scale, x1, y1) for b in boxes]
         return suppress(found)
 
 
+def _near_order(pose: str) -> tuple[tuple[str, ...], ...]:
+    """The cascades to try near a face last seen in ``pose``, in turn until one finds it: frontal,
+    then both profiles; a face last seen turned, that way first (it mostly stays turned), then frontal."""
+    if pose in (PROFILE, MIRRORED_PROFILE):
+        return (pose,), (FRONTAL,), (MIRRORED_PROFILE if pose == PROFILE else PROFILE,)
+    return (FRONTAL,), (PROFILE, MIRRORED_PROFILE)
+
+
 def _scaled(box: Detection, factor: float, dx: float = 0.0, dy: float = 0.0) -> Detection:
-    return Detection(box.x1 * factor + dx, box.y1 * factor + dy, box.x2 * factor + dx, box.y2 * factor + dy, box.score)
+    return Detection(box.x1 * factor + dx, box.y1 * factor + dy, box.x2 * factor + dx, box.y2 * factor + dy, box.score,
+                     box.pose)
