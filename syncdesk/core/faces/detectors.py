@@ -191,10 +191,11 @@ class HaarFaceDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
         found = []
-        for work_width, poses in ((self.work_width, (FRONTAL,)), (self.profile_width, (PROFILE, MIRRORED_PROFILE))):
+        searches = ((self.work_width, (FRONTAL,), self.scale_factor),
+                    (self.profile_width, (PROFILE, MIRRORED_PROFILE), self.profile_scale_factor))
+        for work_width, poses, step in searches:
             scale = self._work_scale(width, height, work_width)
             grey = _scaled_grey(image, scale)
-            step = self.scale_factor if poses == (FRONTAL,) else self.profile_scale_factor
             boxes = self._search(grey, poses, step, max(16, round(min(grey.shape) * 0.06)))
             found += [_scaled(b, 1 / scale) for b in boxes]
         return suppress(found)
