@@ -74,10 +74,14 @@ def test_a_live_hls_playlist_is_followed_through_a_step(tmp_path, subframe_oracl
     assert first["t_s"] + first["window_s"] / 2 <= 12.0  # the window's end: stream time of the first reading
     update_lines = [when for when, line in lines if line[:2].isdigit()]
     assert len(update_lines) == len(updates) >= 17
-    # From the second update on, one every --every (2 s): none skipped (a load spike on a shared machine may
-    # delay one line by a second, as 0.3 s then 3.2 s did in CI) and the cadence steady.
-    gaps = np.diff(update_lines[1:])
-    assert gaps.max() < 4.0 and 1.7 <= np.median(gaps) <= 2.3, gaps
+    # From the second update on, one every --every (2 s) on the stream's schedule: none more than 2 s behind
+    # its slot on that grid, so neither a stall nor a monitor falling behind the stream passes. Not the gap
+    # between two lines: FFmpeg's HLS reader looks for a new segment every half target duration (1.5 s
+    # here), so a segment is picked up 0-1.6 s after it appears and two lines can come 0.3 s or 3.2 s apart
+    # (as once in CI) while each keeps its slot.
+    since = np.array(update_lines[1:]) - update_lines[1]
+    behind = since - 2.0 * np.arange(len(since))
+    assert behind.max() <= 2.0, behind
     late = [u for u in updates if u["t_s"] >= STEP_AT_S + 10]
     assert len(late) >= 3 and all(_confident(u) for u in late)
     assert all(abs(u["offset_ms"] - STEP_MS) <= 25 for u in late), [u["offset_ms"] for u in late]
