@@ -82,6 +82,8 @@ def test_a_live_hls_playlist_is_followed_through_a_step(tmp_path, subframe_oracl
     since = np.array(update_lines[1:]) - update_lines[1]
     behind = since - 2.0 * np.arange(len(since))
     assert behind.max() <= 2.0, behind
+    full = [u["t_s"] for u in updates if u["window_s"] >= 8.0]  # the window grown to its 8 s: none skipped
+    assert np.allclose(np.diff(full), 2.0) and full[-1] >= 40 - 8 / 2, full
     late = [u for u in updates if u["t_s"] >= STEP_AT_S + 10]
     assert len(late) >= 3 and all(_confident(u) for u in late)
     assert all(abs(u["offset_ms"] - STEP_MS) <= 25 for u in late), [u["offset_ms"] for u in late]
