@@ -195,3 +195,26 @@ def test_fix_auto_reuses_the_analysis_analyze_just_made(early, oracle_weights, t
     # other settings: measured again
     assert main(["fix", str(early), "-o", str(tmp_path / "other.mp4"), "--auto", "--vshift", "10", *forced]) == 0
     assert "loaded from cache" not in capsys.readouterr().out
+
+
+def test_processes_that_end_without_teardown_leave_their_output_complete(early, oracle_weights, tmp_path):
+    """`analyze` and `fix` end their process at once (no interpreter teardown): what they printed into a
+    block-buffered pipe, the document, the cache entry the next process reuses and the fixed file are complete."""
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "syncdesk", *args, "--weights", str(oracle_weights),
+                               "--detector", "whole-frame", "--quiet"], capture_output=True, text=True, timeout=300,
+                              env=buffered)
+
+    document = tmp_path / "early.json"
+    analysed = run("analyze", str(early), "--json", str(document))
+    assert analysed.returncode == 0, analysed.stderr
+    assert analysed.stdout.startswith("early.mp4: ") and analysed.stdout.endswith(f"  wrote       {document}\n")
+    assert json.loads(document.read_text(encoding="utf-8"))["offset_frames"] == 3
+    fixed = tmp_path / "fixed.mp4"
+    result = run("fix", str(early), "-o", str(fixed), "--auto", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "analysis (loaded from cache: same file and settings): audio leads" in result.stdout
+    assert f"wrote {fixed}" in result.stdout and result.stdout.endswith("copied unchanged\n")
+    assert packets(fixed) == packets(early)
