@@ -121,6 +121,8 @@ def test_a_picture_gives_its_luma_as_the_grey_picture_and_a_small_colour_copy():
     of the frame for the cut detector, without converting every pixel to BGR."""
     import cv2
 
+    from syncdesk.core.shots import _Thumbnail
+
     rng = np.random.default_rng(8)
     coarse = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
     picture = cv2.resize(coarse, (1920, 1080), interpolation=cv2.INTER_CUBIC)  # smooth colour blobs
@@ -134,12 +136,18 @@ def test_a_picture_gives_its_luma_as_the_grey_picture_and_a_small_colour_copy():
     assert small.shape == (216, 384, 3)
     shrunk = cv2.resize(reference, (384, 216), interpolation=cv2.INTER_AREA)
     assert np.abs(small.astype(int) - shrunk).mean() < 6
+    # each pixel the mean of 2 x 2 picked ones, averaged before the (linear) colour conversion: the same
+    # pixels picked as above, and the cut detector's thumbnail of it the same, up to rounding
+    halved = decoded.small(192, 108, samples=2)
+    assert halved.shape == (108, 192, 3)
+    thumbnails = [_Thumbnail(copy).small.astype(int) for copy in (small, halved)]
+    assert thumbnails[0].shape == (54, 96, 3) and np.abs(thumbnails[0] - thumbnails[1]).max() <= 2
 
 
 def test_pictures_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_path):
     import cv2
 
-    from syncdesk.core.shots import ShotDetector, sampled_size
+    from syncdesk.core.shots import ShotDetector, colour_copy_size
 
     rng = np.random.default_rng(9)
     scenes = [cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
@@ -153,7 +161,7 @@ def test_pictures_and_their_colour_copies_find_the_cuts_bgr_frames_find(tmp_path
             container.mux(stream.encode(av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="bgr24")))
         container.mux(stream.encode())
     found = []
-    for small in (None, sampled_size(1280, 720)):
+    for small in (None, colour_copy_size(1280, 720)):
         shots = ShotDetector()
         for frame in media.iter_analysis_frames(clip, pictures=small is not None, small=small):
             assert isinstance(frame.image, media.Picture) == (small is not None) == (frame.small is not None)

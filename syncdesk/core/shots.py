@@ -39,6 +39,17 @@ def sampled_size(width: int, height: int) -> Optional[tuple[int, int]]:
     return round(width / factor) * SAMPLES_PER_SIDE, round(height / factor) * SAMPLES_PER_SIDE
 
 
+def colour_copy_size(width: int, height: int) -> tuple[int, int, int]:
+    """The colour copy of a ``width`` x ``height`` frame to give the cut detector, where the decoder
+    can make one (:meth:`~syncdesk.core.media.Picture.small`): its width, height and the pixels a side
+    each of its pixels averages. Half the sampled size, 2 x 2 samples a pixel: the thumbnail then
+    averages 2 x 2 of them, the same SAMPLES_PER_SIDE a side in all. A small frame: itself, made even."""
+    picked = sampled_size(width, height)
+    if picked is None:
+        return width - width % 2, height - height % 2, 1
+    return picked[0] // 2, picked[1] // 2, 2
+
+
 def _unit(values: np.ndarray) -> np.ndarray:
     """Zero mean, unit norm; all zeros for a flat picture."""
     values = values - values.mean()

@@ -20,7 +20,7 @@ from ..faces.tracking import FaceTrack, OpenTrack, keep_tracks
 from ..media import ANALYSIS_FPS
 from ..options import AnalysisOptions
 from ..results import Track
-from ..shots import sampled_size
+from ..shots import colour_copy_size
 from ..sync.embed import ClipAudioEmbeddings
 from ..sync.over_time import TrackEvidence
 from ..sync.windows import WINDOW_FRAMES
@@ -134,10 +134,9 @@ def follow_faces(context: AnalysisContext, frames: Optional[Iterable[media.Analy
 def detection_frames(context: AnalysisContext) -> Iterable[media.AnalysisFrame]:
     """The clip decoded once for the face-track path: decoded pictures (a grey detector searches
     their luma plane, a colour one converts the regions it searches, crops are converted alone),
-    each with a colour copy at the cut detector's sampling size (or the frame's, made even)."""
+    each with the small colour copy the cut detector takes (:func:`colour_copy_size`)."""
     width, height = context.info.width, context.info.height
-    small = sampled_size(width, height) or (width - width % 2, height - height % 2)
-    return decode_frames(context, record=True, pictures=True, small=small)
+    return decode_frames(context, record=True, pictures=True, small=colour_copy_size(width, height))
 
 
 #: a frame this small and this near square may be one face crop, the only footage ``whole-frame`` is for

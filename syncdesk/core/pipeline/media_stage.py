@@ -38,7 +38,7 @@ def read_audio(context: AnalysisContext) -> None:
 
 
 def decode_frames(context: AnalysisContext, record: bool = False, pictures: bool = False,
-                  small: Optional[tuple[int, int]] = None) -> Iterator[media.AnalysisFrame]:
+                  small: Optional[tuple[int, int, int]] = None) -> Iterator[media.AnalysisFrame]:
     """The clip's analysis frames, decoded in a thread ahead of their consumer, each dropped once used.
 
     ``record``: this is the first whole pass: it sets ``video_log`` (undecodable packets, frames,
