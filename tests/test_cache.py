@@ -302,3 +302,26 @@ def test_info_counts_entries_only(tmp_path: Path, video: Path, options: Analysis
     _write(cache.root / "notes.json", b"{}")
     _write(cache.root / f".{entry.name}.abcd1234.part", b"half")
     assert cache.info() == CacheInfo(root=cache.root, entries=1, size=entry.stat().st_size, max_bytes=10 ** 6)
+
+
+def test_one_analysis_through_the_cache_hashes_the_weights_once(tmp_path, oracle_weights, monkeypatch):
+    """The document, the stored entry's key and the model loaded all name the weights by one hash,
+    computed once in a process; weights replaced in place are hashed again."""
+    from syncdesk.core.analysis import analyze_cached
+    from syncdesk.core.models import weights
+
+    from .oracle import make_flash_clip
+
+    hashed: list[Path] = []
+    real = weights.sha256_file
+    monkeypatch.setattr(weights, "sha256_file", lambda path, *a, **k: hashed.append(Path(path)) or real(path, *a, **k))
+    clip = make_flash_clip(tmp_path / "clip.avi", seconds=1.0)
+    own = _write(tmp_path / "own.model", oracle_weights.read_bytes())  # unhashed in this process yet
+    options = AnalysisOptions(weights=own, detector="whole-frame")
+    analysis, _ = analyze_cached(clip, options, AnalysisCache(tmp_path / "cache"), reuse=False)
+    assert hashed == [own.resolve()] and analysis.engine.syncnet["sha256"] == real(own)
+    assert AnalysisCache(tmp_path / "cache").get(clip, options) is not None  # stored under that hash
+    time.sleep(0.01)
+    own.write_bytes(own.read_bytes())  # replaced in place (new mtime): hashed again
+    analyze_cached(clip, options, AnalysisCache(tmp_path / "cache"), reuse=True)
+    assert hashed == [own.resolve()] * 2

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -35,7 +34,7 @@ from .errors import SyncdeskError
 from .faces.choose import resolve_name
 from .options import AnalysisOptions
 from .results import Analysis
-from .models.weights import locate, sha256_file
+from .models.weights import locate, weights_sha256
 from .outputs import atomic_output
 
 #: bump when the key's recipe or the entries' layout changes
@@ -49,10 +48,6 @@ _ENTRY_NAME = re.compile(r"[0-9a-f]{64}\.json")
 _ENTRY_OR_PART_NAME = re.compile(r"\.?[0-9a-f]{64}\.json(\..+\.part)?")
 #: the cap, saved in the cache folder (not an entry)
 _LIMIT_NAME = "limit.json"
-
-_weights_sha: dict[tuple[str, int, int], str] = {}
-_weights_lock = threading.Lock()
-
 
 def content_key(path: os.PathLike | str) -> str:
     """Hex sha256 of the file's size and sampled content (see the module docstring)."""
@@ -80,21 +75,7 @@ def settled_fingerprint(options: AnalysisOptions) -> dict[str, object]:
 
 def weights_identity(options: AnalysisOptions) -> str:
     """The sha256 of the SyncNet weights the analysis would load (a ``WeightsError`` if none)."""
-    return _file_sha(locate("syncnet", options.weights))
-
-
-def _file_sha(path: Path) -> str:
-    """A weights file's sha256, computed once per (path, size, mtime)."""
-    path = path.resolve()
-    st = path.stat()
-    memo = (str(path), st.st_size, st.st_mtime_ns)
-    with _weights_lock:
-        known = _weights_sha.get(memo)
-    if known is None:
-        known = sha256_file(path)
-        with _weights_lock:
-            _weights_sha[memo] = known
-    return known
+    return weights_sha256(locate("syncnet", options.weights))
 
 
 @dataclass(frozen=True)
@@ -156,7 +137,7 @@ class AnalysisCache:
             "content": content,
             "options": fingerprint,
             "weights": weights_identity(options),
-            "s3fd": (_file_sha(locate("s3fd", options.s3fd_weights)) if fingerprint["detector"] == "s3fd"
+            "s3fd": (weights_sha256(locate("s3fd", options.s3fd_weights)) if fingerprint["detector"] == "s3fd"
                      else None),
         }
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,25 @@ def sha256_file(path: Path, chunk_size: int = 1024 * 1024) -> str:
     with open(path, "rb") as fh:
         hash_stream(fh, digest, chunk_size)
     return digest.hexdigest()
+
+
+_known_sha: dict[tuple[str, int, int], str] = {}
+_known_sha_lock = threading.Lock()
+
+
+def weights_sha256(path: Path) -> str:
+    """A weights file's sha256, computed once per (path, size, mtime) in this process: the loaded
+    model's document, the cache key and a batch session all name the weights by it."""
+    path = path.resolve()
+    st = path.stat()
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    with _known_sha_lock:
+        known = _known_sha.get(memo)
+    if known is None:
+        known = sha256_file(path)
+        with _known_sha_lock:
+            _known_sha[memo] = known
+    return known
 
 
 def hash_stream(fh: BinaryIO, digest: "hashlib._Hash", chunk_size: int = 1024 * 1024) -> int:

@@ -10,7 +10,7 @@ import torch
 
 from ..faces.choose import create_detector, resolve_name
 from ..models.device import analysis_dtype, resolve_device
-from ..models.weights import locate, sha256_file
+from ..models.weights import locate, weights_sha256
 from ..sync.model import load_syncnet
 from .context import AnalysisContext
 
@@ -21,7 +21,7 @@ def _loaded_model(weights_path: Path, mtime_ns: int, size: int, device: torch.de
     """The model and its weights' sha256, loaded once per process (batch workers and the GUI
     analyse many files); a replaced weights file (new mtime or size) is loaded afresh."""
     with ThreadPoolExecutor(max_workers=1) as pool:  # hashing releases the GIL: overlap it with the loading
-        digest = pool.submit(sha256_file, weights_path)
+        digest = pool.submit(weights_sha256, weights_path)
         return load_syncnet(weights_path, device, dtype), digest.result()
 
 
