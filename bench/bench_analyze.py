@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from measure import Measurement, measure
+from measure import Measurement, compile_package, measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -403,6 +403,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    compile_package()
     work_dir = args.work_dir.resolve()
     logs = Path(tempfile.mkdtemp(prefix="runs-", dir=_mkdir(work_dir)))
     weights = args.weights or ensure_weights(args.python, work_dir / f"random-seed{args.seed}.model", args.seed)

@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence
 
 import av
 from make_weights import write_weights
-from measure import Measurement, measure
+from measure import Measurement, compile_package, measure
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -80,6 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "syncdesk-bench-batch")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
     args = parser.parse_args(argv)
+    compile_package()
 
     work = args.work_dir
     weights = args.weights or write_weights(work / "random-seed0.model", 0)

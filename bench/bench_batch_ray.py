@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from bench_batch import DEFAULT_VIDEO, REPO_ROOT, make_folder
 from make_weights import write_weights
-from measure import Measurement, measure
+from measure import Measurement, compile_package, measure
 
 #: Ray on this machine only: every process on 127.0.0.1 (Ray's own switch for one-machine use), no usage report
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -240,6 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="cpu", help="the stages' device (cuda on a GPU node: its towers' speed)")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     args = parser.parse_args(argv)
+    compile_package()
 
     weights = args.weights or write_weights(args.work_dir / "random-seed0.model", 0)
     cores = len(os.sched_getaffinity(0))

@@ -37,7 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from measure import measure  # noqa: E402
+from measure import compile_package, measure  # noqa: E402
 
 from syncdesk.core import analysis as pipeline  # noqa: E402
 from syncdesk.core import media, settings  # noqa: E402
@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--s3fd-weights", type=Path, help="the published sfd_face.pth, if you have it")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "syncdesk-bench-faces")
     args = parser.parse_args()
+    compile_package()
     args.work.mkdir(parents=True, exist_ok=True)
     weights = save_oracle(args.work / "oracle.model")
     clip = args.work / f"two-faces-720p-{args.seconds:g}s.mp4"

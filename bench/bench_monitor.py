@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from measure import measure  # noqa: E402
+from measure import compile_package, measure  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 #: (source, first row of the 16:9 band that holds the face in the 1080x1920 frame, name)
@@ -151,6 +151,7 @@ def main() -> int:
     parser.add_argument("--soak", action="store_true", help="also the 5 minute vs 1 hour memory run (about 8 min)")
     parser.add_argument("--no-streams", action="store_true", help="only the soak")
     args = parser.parse_args()
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="syncdesk-bench-monitor-"))
     cache = ROOT / "artifacts" / "bench-monitor"
     cache.mkdir(parents=True, exist_ok=True)

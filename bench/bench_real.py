@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from measure import Measurement, measure  # noqa: E402
+from measure import Measurement, compile_package, measure  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 EXAMPLE = ROOT.parent / "shared" / "data" / "example.avi"
@@ -156,6 +156,7 @@ def main() -> int:
     parser.add_argument("--original-runs", type=int, default=1,
                         help="runs of the original's face stage (minutes each on 2 cores)")
     args = parser.parse_args()
+    compile_package()
     weights = seeded_weights(args.weights)
     work = Path(tempfile.mkdtemp(prefix="syncdesk-bench-real-"))
     paths = [clip for clip in clips(work) if args.only is None or args.only in clip.name]
