@@ -161,7 +161,7 @@ def stages(weights: Path, videos: Sequence[tuple[Path, str]], device: str) -> li
 
     torch.set_num_threads(1)
     tallies = {"video": [0.0, 0.0], "audio": [0.0, 0.0]}
-    embed.video_embeddings = _timed(embed.video_embeddings, tallies["video"])  # type: ignore[assignment]
+    embed.window_embeddings = _timed(embed.window_embeddings, tallies["video"])  # type: ignore[assignment]
     SyncNet.forward_audio = _timed(SyncNet.forward_audio, tallies["audio"])  # type: ignore[method-assign]
     lines = ["| file | detector | length (s) | analysis (s) | stages (s) | video / audio windows | "
              "video / audio tower ms per window | CPU work outside the towers (s) |",

@@ -44,6 +44,24 @@ def test_whole_clip_video_tower_equals_per_window(model):
     assert relative_error(whole, per_window) < 1e-5
 
 
+def test_windows_as_2d_stacks_give_the_3d_towers_embeddings(model, tmp_path):
+    """Fast mode's windows share no frame: each window's 5 frames as 15 channels through the tower's 2-d
+    form give what the 3-d tower gives each window, folded for inference or not, in float32 and bfloat16."""
+    from syncdesk.core.sync.embed import video_embeddings, video_input, window_embeddings
+
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for _ in range(17)]  # windows 0, 6, 12
+    path = tmp_path / "w.model"
+    torch.save(random_state_dict(3), path)
+    cpu = torch.device("cpu")
+    with torch.inference_mode():
+        for net, tolerance in ((model, 1e-5), (load_syncnet(path), 1e-5), (load_syncnet(path, dtype=torch.bfloat16), 1e-2)):
+            per_window = torch.cat([video_embeddings(net, video_input(net, frames[i:i + 5], cpu)) for i in (0, 6, 12)])
+            stacked = window_embeddings(net, frames, 6, cpu)
+            assert stacked.shape == (3, 1024)
+            assert relative_error(stacked.float(), per_window.float()) < tolerance
+
+
 def _scorer_rows(model, frames, mfcc, windows, stride=1, per_batch=4):
     with torch.inference_mode():
         audio = AudioEmbeddings(model, mfcc, windows, torch.device("cpu"), batch=7)

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..sync.embed import video_embeddings, video_input, window_distances
+from ..sync.embed import window_distances, window_embeddings
 from ..sync.model import SyncNet
 from ..sync.windows import WINDOW_FRAMES
 from .live_audio import LiveAudio
@@ -56,8 +56,7 @@ class LiveTrack:
         if complete <= 0:
             return
         span = (complete - 1) * self._stride + WINDOW_FRAMES
-        video = video_input(self._model, self._crops[:span], self._device)
-        embeddings = video_embeddings(self._model, video, self._stride).float()
+        embeddings = window_embeddings(self._model, self._crops[:span], self._stride, self._device).float()
         self._pending += [(self._next + n * self._stride, embeddings[n]) for n in range(complete)]
         advance = complete * self._stride
         self._skip = max(0, advance - len(self._crops))

@@ -125,8 +125,8 @@ class WideRows(Protocol):
 class WindowScorer:
     """Feed frames one by one; collects a distance row per scored window.
 
-    ``stride`` > 1 scores only windows ``0, s, 2s ...``: the first video convolution is run with
-    temporal stride ``s``, so skipped windows cost nothing. ``stride=1`` is the published maths.
+    ``stride`` > 1 scores only windows ``0, s, 2s ...``: skipped windows cost nothing
+    (:func:`window_embeddings`). ``stride=1`` is the published maths.
     ``wide``, when given, also receives each batch's distances over its own (wider) range of
     shifts, from the same embeddings: one more distance per extra shift, no tower work.
 
@@ -199,8 +199,7 @@ class WindowScorer:
         count = min(count, max(0, (self._audio.windows - 1 - first) // self.stride + 1))
         if count > 0:
             span = (count - 1) * self.stride + WINDOW_FRAMES
-            video = video_input(self._model, self._frames[:span], self._device)
-            embeddings = video_embeddings(self._model, video, self.stride).float()
+            embeddings = window_embeddings(self._model, self._frames[:span], self.stride, self._device).float()
             indices = first + self.stride * np.arange(count)
             reach = max(self.vshift, self._wide.reach) if self._wide is not None else self.vshift
             lo, audio = self._audio_rows(indices, reach, self._audio.windows)
@@ -283,6 +282,23 @@ def video_embeddings(model: SyncNet, video: torch.Tensor, stride: int = 1) -> to
     features = F.conv3d(video, first_conv.weight, first_conv.bias, strides, first_conv.padding)
     features = model.netcnnlip[1:](features)
     return model.netfclip(features.squeeze(0).flatten(1).transpose(0, 1))
+
+
+def window_embeddings(model: SyncNet, frames: list[np.ndarray], stride: int, device: torch.device) -> torch.Tensor:
+    """The embeddings of windows ``0, stride, 2*stride ...`` of ``frames`` (crops, H x W x 3 uint8,
+    up to the last window's fifth frame). Windows that share no frame (``stride`` >= 5, fast mode)
+    go through the video tower as 2-d layers (:meth:`SyncNet.forward_windows`); overlapping ones
+    through the 3-d tower once (:func:`video_embeddings`)."""
+    if stride < WINDOW_FRAMES:
+        return video_embeddings(model, video_input(model, frames, device), stride)
+    count = (len(frames) - WINDOW_FRAMES) // stride + 1
+    picked = [frames[window * stride + offset] for window in range(count) for offset in range(WINDOW_FRAMES)]
+    clip = torch.from_numpy(np.stack(picked)).to(device)
+    height, width, colours = clip.shape[1:]
+    stacks = torch.empty((count, height, width, WINDOW_FRAMES, colours), dtype=_dtype(model), device=device)
+    stacks.copy_(clip.view(count, WINDOW_FRAMES, height, width, colours).permute(0, 2, 3, 1, 4))
+    # N x 15 x H x W, channels last: each pixel's 15 values (frame by frame, BGR) side by side in memory
+    return model.forward_windows(stacks.view(count, height, width, -1).permute(0, 3, 1, 2))
 
 
 def window_distances(video: torch.Tensor, audio: torch.Tensor, centres: np.ndarray, reach: int) -> np.ndarray:

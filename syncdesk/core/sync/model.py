@@ -10,6 +10,7 @@ import os
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..models.state import load_matching
@@ -104,6 +105,36 @@ class SyncNet(nn.Module):
         windows = features.squeeze(0).flatten(1).transpose(0, 1)  # (T-4) x 512
         return self.netfclip(windows)
 
+    def forward_windows(self, stacks: torch.Tensor) -> torch.Tensor:
+        """``stacks``: N x 15 x 224 x 224, each window's 5 frames' BGR channels stacked frame by frame
+        -> N x 1024. The video tower as 2-d layers (its kernels span time only in the first, and there
+        its 5 frames are the 15 channels): the same weights and sums as :meth:`forward_video` on each
+        window, for windows that share no frame, and faster on a CPU (bench/engine_notes.md)."""
+        features = stacks
+        for layer in self.netcnnlip:
+            features = _as_2d(layer, features)
+        return self.netfclip(features.flatten(1))
+
+
+
+def _as_2d(layer: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """One video tower layer (3-d, one step in time) applied to N x C x H x W ``features``."""
+    if isinstance(layer, nn.Conv3d):  # out x in x time x h x w -> out x (time, in) x h x w, a view past the first
+        weight = layer.weight.transpose(1, 2).flatten(1, 2)
+        return F.conv2d(features, weight, layer.bias, layer.stride[1:], layer.padding[1:])
+    if isinstance(layer, nn.MaxPool3d):
+        return F.max_pool2d(features, _spatial(layer.kernel_size), _spatial(layer.stride), _spatial(layer.padding))
+    if isinstance(layer, nn.BatchNorm3d):  # a tower not folded for inference
+        return F.batch_norm(features, layer.running_mean, layer.running_var, layer.weight, layer.bias,
+                            eps=layer.eps)
+    if isinstance(layer, nn.ReLU):
+        return F.relu(features, inplace=layer.inplace)
+    raise TypeError(f"no 2-d form for {type(layer).__name__}")
+
+
+def _spatial(value: int | tuple[int, ...]) -> int | tuple[int, ...]:
+    """A 3-d layer's setting (one number, or time, height, width) for height and width alone."""
+    return value[1:] if isinstance(value, tuple) else value
 
 def fold_batchnorm(tower: nn.Sequential, dtype: Optional[torch.dtype] = None) -> nn.Sequential:
     """The tower's layers with each BatchNorm merged into the convolution before it.
