@@ -98,3 +98,32 @@ print(flat, watch.trims, (before - memory.resident_bytes()) // 2**20)
     flat, grown, freed_mb = map(int, result.stdout.split())
     assert (flat, grown) == (0, 1)
     assert freed_mb > 100, freed_mb
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="glibc only")
+def test_heap_watch_does_not_trim_again_as_the_working_set_comes_back():
+    """After a trim the work faults its pages in again: 100 MB of batches, freed and made again, is
+    the working set coming back, not growth (trimming it at each look cost every batch its page
+    faults). Only new growth beyond it trims again."""
+    code = """
+from syncdesk.core import memory
+memory.tune_malloc()
+watch = memory.HeapWatch(margin=64 * 2**20)
+watch.check()
+blocks = [bytes(2000) for _ in range(100_000)]
+survivors = blocks[::500]
+del blocks
+watch.check()  # 200 MB grown: trimmed
+trimmed = watch.trims
+for _ in range(3):  # the working set: 100 MB of batches, freed and made again between looks
+    batch = [bytes(2000) for _ in range(50_000)]
+    watch.check()
+    del batch
+again = watch.trims
+pinned = [bytes(2000) for _ in range(100_000)][::500]  # 200 MB more, pinned: grown
+kept = [bytes(2000) for _ in range(100_000)]
+watch.check()
+print(trimmed, again, watch.trims)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert tuple(map(int, result.stdout.split())) == (1, 1, 2)

@@ -77,12 +77,14 @@ def resident_bytes() -> Optional[int]:
 
 
 class HeapWatch:
-    """Trim the heap only once resident memory has grown by ``margin`` since the last look that trimmed.
+    """Trim the heap only once resident memory has grown by ``margin`` over the working set's level.
 
     Freed blocks stay on the heap pinned by live ones, so a long clip creeps up with no trim at
     all; trimming at a fixed pace gives back pages the next batch faults in again at once.
-    Trimming on growth keeps the bound and skips the trims a flat run does not need (figures:
-    bench/engine_notes.md).
+    Trimming on growth keeps the bound and skips the trims a flat run does not need. The level is
+    read at the first look and again at the first look after each trim, once the pages the work
+    uses are back: measured right after the trim, every later look saw the working set come back
+    as growth and trimmed again (figures: bench/engine_notes.md).
     """
 
     def __init__(self, margin: int = 64 * 1024 * 1024) -> None:
@@ -99,4 +101,4 @@ class HeapWatch:
         elif rss > self._baseline + self.margin:
             trim_heap()
             self.trims += 1
-            self._baseline = resident_bytes() or rss
+            self._baseline = None
