@@ -197,9 +197,9 @@ def test_fix_auto_reuses_the_analysis_analyze_just_made(early, oracle_weights, t
     assert "loaded from cache" not in capsys.readouterr().out
 
 
-def test_processes_that_end_without_teardown_leave_their_output_complete(early, oracle_weights, tmp_path):
-    """`analyze` and `fix` end their process at once (no interpreter teardown): what they printed into a
-    block-buffered pipe, the document, the cache entry the next process reuses and the fixed file are complete."""
+def test_one_process_analyses_and_the_next_fixes_from_its_cache_entry(early, oracle_weights, tmp_path):
+    """Through real processes whose output is a block-buffered pipe: what `analyze` printed and its
+    document are complete, and `fix --auto` in the next process reuses the cache entry it left."""
     buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
 
     def run(*args: str) -> subprocess.CompletedProcess:

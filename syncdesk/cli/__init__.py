@@ -20,8 +20,6 @@ from . import analyze, batch, cache, fix, gui, models, monitor, serve
 
 #: commands whose process runs an analysis: they get the malloc settings that keep memory flat
 ANALYSING_COMMANDS = ("analyze", "fix", "monitor")
-#: one-shot commands whose process ends without the interpreter's teardown (see :func:`_exit_now`)
-QUICK_EXIT_COMMANDS = ("analyze", "fix")
 
 def version_text() -> str:
     """syncdesk's version, torch's, and the device an analysis would use (``--device auto``)."""
@@ -76,26 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command. ``argv`` None means the program's own arguments (the console script,
     ``python -m syncdesk``); tests pass ``argv`` and keep their process as it was."""
     args = build_parser().parse_args(argv)
-    code = _run(args, program=argv is None)
-    if argv is None and args.command in QUICK_EXIT_COMMANDS:
-        _exit_now(code)
-    return code
-
-
-def _exit_now(code: int) -> NoReturn:
-    """End the process once its output is flushed, skipping the interpreter's teardown.
-
-    After an analysis the teardown frees every module PyTorch loaded, one object at a time: a
-    noticeable share of a short clip's run (bench/engine_notes.md). Everything the command writes
-    is complete by now (files are renamed into place before it returns, no thread of it is left),
-    so nothing is lost; only the exit code and the streams matter.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a reader that left (`| head -1`), a closed stream
-            pass
-    os._exit(code)
+    return _run(args, program=argv is None)
 
 
 def _import_frozen(module: str) -> None:
