@@ -10,9 +10,8 @@ answers what the bundled detector answered there:
         ``syncdesk analyze CLIP --detector haar`` in this process, recording each search's answer
     python bench/s3fd_replay.py run CLIP ANSWERS.json S3FD_WEIGHTS -- ANALYZE_ARGS...
         ``syncdesk analyze CLIP --detector s3fd ANALYZE_ARGS`` in this process as the command line
-        runs it (its malloc settings, its collector frozen after the imports, no teardown at the end:
-        a fresh process, time it whole), S3FD's network run on each search's input, the recorded
-        answers given back
+        runs it (its malloc settings, its collector frozen after the imports; a fresh process: time it
+        whole), S3FD's network run on each search's input, the recorded answers given back
     python bench/s3fd_replay.py every CLIP S3FD_WEIGHTS
         the original pipeline's face stage: every frame decoded and searched whole by S3FD at 0.25
         (``run_pipeline.py``'s ``inference_video``), nothing else
@@ -94,7 +93,7 @@ class Replay:
 
 def _analyze_with(wrap: Any, argv: list[str], as_program: bool = False) -> int:
     """``syncdesk ARGV`` with the detector wrapped; ``as_program``: as the console script runs it
-    (:func:`syncdesk.cli.main` with no arguments, ending the process), else as a call that returns."""
+    (:func:`syncdesk.cli.main` with no arguments), else as a test calls it (``main(argv)``)."""
     from syncdesk.cli import main
     from syncdesk.core.pipeline import engine_stage
 
@@ -120,8 +119,8 @@ def record(clip: str, out: str, analyze_args: list[str]) -> int:
 
 def run(clip: str, answers: str, s3fd: str, analyze_args: list[str]) -> int:
     recorded = json.loads(Path(answers).read_text())
-    return _analyze_with(lambda detector: Replay(detector, recorded),
-                         ["analyze", clip, "--detector", "s3fd", "--s3fd-weights", s3fd, *analyze_args], as_program=True)
+    argv = ["analyze", clip, "--detector", "s3fd", "--s3fd-weights", s3fd, *analyze_args]
+    return _analyze_with(lambda detector: Replay(detector, recorded), argv, as_program=True)
 
 
 def every(clip: str, s3fd: str) -> int:

@@ -55,7 +55,8 @@ def test_windows_as_2d_stacks_give_the_3d_towers_embeddings(model, tmp_path):
     torch.save(random_state_dict(3), path)
     cpu = torch.device("cpu")
     with torch.inference_mode():
-        for net, tolerance in ((model, 1e-5), (load_syncnet(path), 1e-5), (load_syncnet(path, dtype=torch.bfloat16), 1e-2)):
+        bfloat16 = load_syncnet(path, dtype=torch.bfloat16)
+        for net, tolerance in ((model, 1e-5), (load_syncnet(path), 1e-5), (bfloat16, 1e-2)):
             per_window = torch.cat([video_embeddings(net, video_input(net, frames[i:i + 5], cpu)) for i in (0, 6, 12)])
             stacked = window_embeddings(net, frames, 6, cpu)
             assert stacked.shape == (3, 1024)

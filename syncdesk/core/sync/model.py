@@ -116,7 +116,6 @@ class SyncNet(nn.Module):
         return self.netfclip(features.flatten(1))
 
 
-
 def _as_2d(layer: nn.Module, features: torch.Tensor) -> torch.Tensor:
     """One video tower layer (3-d, one step in time) applied to N x C x H x W ``features``."""
     if isinstance(layer, nn.Conv3d):  # out x in x time x h x w -> out x (time, in) x h x w, a view past the first
@@ -135,6 +134,7 @@ def _as_2d(layer: nn.Module, features: torch.Tensor) -> torch.Tensor:
 def _spatial(value: int | tuple[int, ...]) -> int | tuple[int, ...]:
     """A 3-d layer's setting (one number, or time, height, width) for height and width alone."""
     return value[1:] if isinstance(value, tuple) else value
+
 
 def fold_batchnorm(tower: nn.Sequential, dtype: Optional[torch.dtype] = None) -> nn.Sequential:
     """The tower's layers with each BatchNorm merged into the convolution before it.
